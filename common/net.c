@@ -1,0 +1,154 @@
+/*
+ * net: listener set-up and capped line reading (see net.h).
+ */
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/listener.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xmalloc.h"
+
+struct net_accept_ctx {
+	net_accept_cb *cb;
+	void *arg;
+};
+
+bool
+net_split_hostport(const char *hostport, char *host, size_t hostlen, int *port)
+{
+	const char *colon, *h = hostport;
+	size_t n;
+
+	if (*h == '[') {
+		const char *close = strchr(h, ']');
+		if (close == NULL || close[1] != ':')
+			return false;
+		h++;
+		n = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(h, ':');
+		if (colon == NULL)
+			return false;
+		n = (size_t)(colon - h);
+	}
+	if (n >= hostlen)
+		return false;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || end == colon + 1 || p < 0 || p > 65535)
+		return false;
+	*port = (int)p;
+	return true;
+}
+
+static void
+net_on_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct net_accept_ctx *ctx = arg;
+	(void)l;
+	ctx->cb(ctx->arg, fd, sa, (socklen_t)salen);
+}
+
+struct evconnlistener *
+net_listen(struct event_base *base, const char *hostport, net_accept_cb *cb,
+    void *arg, char **err)
+{
+	char host[256], portstr[8];
+	int port;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
+	struct addrinfo *res;
+
+	*err = NULL;
+	if (!net_split_hostport(hostport, host, sizeof(host), &port)) {
+		*err = xasprintf("listen \"%s\": expected host:port", hostport);
+		return NULL;
+	}
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	int rc = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, portstr,
+	    &hints, &res);
+	if (rc != 0) {
+		*err = xasprintf("listen \"%s\": %s", hostport, gai_strerror(rc));
+		return NULL;
+	}
+	struct net_accept_ctx *ctx = xmalloc(sizeof(*ctx));
+	ctx->cb = cb;
+	ctx->arg = arg;
+	/* The context lives as long as the process: listeners are not freed
+	 * before exit. */
+	struct evconnlistener *l = evconnlistener_new_bind(base, net_on_accept,
+	    ctx, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    1024, res->ai_addr, (int)res->ai_addrlen);
+	freeaddrinfo(res);
+	if (l == NULL) {
+		*err = xasprintf("bind(\"%s\"): %s", hostport, strerror(errno));
+		free(ctx);
+	}
+	return l;
+}
+
+void
+net_addr_str(const struct sockaddr *sa, char *buf, size_t len)
+{
+	const void *a = NULL;
+
+	if (sa->sa_family == AF_INET)
+		a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	if (a == NULL || inet_ntop(sa->sa_family, a, buf, (socklen_t)len) == NULL)
+		snprintf(buf, len, "unknown");
+}
+
+enum net_line_status
+net_readline(struct net_line *st, struct evbuffer *in, char *buf, size_t cap,
+    size_t *len)
+{
+	size_t eol_len = 0;
+	struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len,
+	    EVBUFFER_EOL_LF);
+
+	if (p.pos == -1) {
+		size_t have = evbuffer_get_length(in);
+		if (st->skipping) {
+			evbuffer_drain(in, have);
+			return NET_LINE_MORE;
+		}
+		if (have <= cap)
+			return NET_LINE_MORE;
+		evbuffer_drain(in, have);
+		st->skipping = true;
+		return NET_LINE_TOOLONG;
+	}
+	size_t n = (size_t)p.pos;
+	if (st->skipping) {
+		/* The tail of a line already reported: drop it, try the next. */
+		evbuffer_drain(in, n + eol_len);
+		st->skipping = false;
+		return net_readline(st, in, buf, cap, len);
+	}
+	if (n > cap + 1) {
+		evbuffer_drain(in, n + eol_len);
+		return NET_LINE_TOOLONG;
+	}
+	evbuffer_remove(in, buf, n);
+	evbuffer_drain(in, eol_len);
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if (n > cap)
+		return NET_LINE_TOOLONG;
+	buf[n] = '\0';
+	*len = n;
+	return NET_LINE_OK;
+}

@@ -1,0 +1,48 @@
+/*
+ * net: listeners and line-oriented input with hard limits.
+ *
+ * Listeners are bound while the daemon is still privileged and handed to
+ * libevent.  Input lines are read out of a libevent evbuffer into a
+ * caller-sized buffer: a peer can never make us hold more than the cap.  A
+ * line over the cap is reported once and its remainder skipped up to the
+ * end of line, so the session can answer with an error and carry on.
+ */
+#ifndef COMMON_NET_H
+#define COMMON_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct event_base;
+struct evbuffer;
+struct evconnlistener;
+
+typedef void net_accept_cb(void *arg, int fd, const struct sockaddr *sa,
+    socklen_t salen);
+
+/* Bind "host:port" ("[v6]:port", "*:port" for any); NULL and *err on
+ * failure. */
+struct evconnlistener *net_listen(struct event_base *base, const char *hostport,
+    net_accept_cb *cb, void *arg, char **err);
+/* Split "host:port" into its parts; false when malformed. */
+bool net_split_hostport(const char *hostport, char *host, size_t hostlen,
+    int *port);
+/* "1.2.3.4" or "::1" (no port) of a peer address. */
+void net_addr_str(const struct sockaddr *sa, char *buf, size_t len);
+
+enum net_line_status {
+	NET_LINE_OK,        /* a line is in buf, without its CRLF/LF */
+	NET_LINE_MORE,      /* need more input */
+	NET_LINE_TOOLONG,   /* a line exceeded the cap; skipped to its end */
+};
+
+struct net_line {
+	bool skipping;      /* inside an over-long line */
+};
+
+/* Take one line out of in.  buf has room for cap bytes plus a NUL. */
+enum net_line_status net_readline(struct net_line *st, struct evbuffer *in,
+    char *buf, size_t cap, size_t *len);
+
+#endif
