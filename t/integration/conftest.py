@@ -15,3 +15,37 @@ def slapd(tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def make_store(tmp_path, slapd):
+    """Factory for stores on the shared directory; all stopped at the end."""
+    from store import Store
+    made = []
+
+    def make(name="store1", host="127.0.0.2", conf=None, **kw):
+        kw.setdefault("slapd", slapd)
+        st = Store(tmp_path / f"{name}-{len(made)}", host=host, name=name,
+                   conf=conf, **kw)
+        made.append(st)
+        return st.start()
+
+    yield make
+    for st in made:
+        st.stop()
+
+
+@pytest.fixture
+def store(make_store):
+    """store1 (127.0.0.2) with default settings."""
+    return make_store()
+
+
+@pytest.fixture
+def lmtp(store):
+    """An LMTP session to store1, after LHLO."""
+    from lmtpclient import Lmtp
+    c = Lmtp(*store.lmtp)
+    assert c.lhlo()[0] == 250
+    yield c
+    c.close()

@@ -6,8 +6,17 @@
 set -e
 pkgs="build-essential pkg-config libevent-dev libldap-dev liblmdb-dev
       libssl-dev libsasl2-dev slapd ldap-utils swaks python3 python3-pytest
+      python3-lmdb
       lmdb-utils"
-[ -n "$BENCH" ] && pkgs="$pkgs postfix dovecot-core dovecot-lmtpd"
+if [ -n "$BENCH" ]; then
+    pkgs="$pkgs postfix dovecot-core dovecot-lmtpd"
+    # Only smtp-source is used: no system-wide Postfix configuration.
+    if ! dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q 'install ok installed'; then
+        s=; [ "$(id -u)" -ne 0 ] && s=sudo
+        echo "postfix postfix/main_mailer_type select No configuration" |
+            $s debconf-set-selections
+    fi
+fi
 missing=
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

@@ -1,0 +1,305 @@
+/*
+ * lmtp_session: the store's LMTP listeners and sessions (RFC 2033).
+ *
+ * Each session is a bufferevent on the loop thread.  Input is processed
+ * strictly in order: while a command waits for the directory or a message
+ * waits for its commit, pipelined input stays in the buffer (bounded by
+ * the read watermark), so replies always come in command order.
+ * Limits: sessions per server (421 at accept), command line length (500
+ * 5.5.2), protocol errors per session (421 and close), idle time (421).
+ */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dir.h"
+#include "log.h"
+#include "lmtp.h"
+#include "xmalloc.h"
+
+#define LMTP_INPUT_HIGHWATER (256 * 1024)
+
+static void lmtp_process(struct lmtp_session *s);
+
+void
+lmtp_reply(struct lmtp_session *s, const char *fmt, ...)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	va_list ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static void
+lmtp_free(struct lmtp_session *s)
+{
+	lmtp_reset(s);
+	if (s->commit != NULL)
+		s->commit->arg = NULL;  /* commit.c frees it when done */
+	bufferevent_free(s->bev);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		s->srv->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	s->srv->nsessions--;
+	log_debug("lmtp session=%lu closed", s->id);
+	free(s->linebuf);
+	free(s);
+}
+
+static void
+lmtp_on_write(struct bufferevent *bev, void *arg)
+{
+	struct lmtp_session *s = arg;
+
+	(void)bev;
+	if (s->state == LMTP_CLOSING)
+		lmtp_free(s);
+}
+
+void
+lmtp_close(struct lmtp_session *s)
+{
+	s->state = LMTP_CLOSING;
+	bufferevent_disable(s->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		lmtp_free(s);
+}
+
+bool
+lmtp_error(struct lmtp_session *s)
+{
+	if (++s->errors <= s->srv->cfg->max_errors)
+		return true;
+	lmtp_reply(s, "421 4.7.0 %s Too many errors, closing connection",
+	    s->srv->cfg->hostname);
+	log_info("lmtp session=%lu peer=%s closed: too many errors", s->id,
+	    s->peer);
+	lmtp_close(s);
+	return false;
+}
+
+static void
+lmtp_on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct lmtp_session *s = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT && s->state != LMTP_CLOSING) {
+		lmtp_reply(s, "421 4.4.2 %s Idle timeout, closing connection",
+		    s->srv->cfg->hostname);
+		log_info("lmtp session=%lu peer=%s idle timeout", s->id, s->peer);
+		lmtp_close(s);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR)
+		log_debug("lmtp session=%lu error: %s", s->id, strerror(errno));
+	lmtp_free(s);
+}
+
+/* Read command lines until one needs to wait. */
+static void
+lmtp_read_commands(struct lmtp_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t len;
+
+	while (s->state == LMTP_COMMAND) {
+		switch (net_readline(&s->line, in, s->linebuf,
+		    (size_t)s->line_cap, &len)) {
+		case NET_LINE_MORE:
+			return;
+		case NET_LINE_TOOLONG:
+			lmtp_reply(s, "500 5.5.2 Line too long (limit %d)",
+			    s->line_cap);
+			if (!lmtp_error(s))
+				return;
+			break;
+		case NET_LINE_OK:
+			lmtp_command(s, s->linebuf);
+			break;
+		}
+	}
+}
+
+static void
+lmtp_process(struct lmtp_session *s)
+{
+	for (;;) {
+		enum lmtp_state before = s->state;
+		switch (s->state) {
+		case LMTP_COMMAND:
+			lmtp_read_commands(s);
+			break;
+		case LMTP_DATA:
+			lmtp_data_input(s);
+			break;
+		case LMTP_BDAT:
+			lmtp_bdat_input(s);
+			break;
+		default:
+			return;
+		}
+		if (s->state == before)
+			return;     /* waiting for more input */
+	}
+}
+
+static void
+lmtp_on_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	lmtp_process(arg);
+}
+
+/* Between transactions a draining server says goodbye. */
+static bool
+lmtp_drained(struct lmtp_session *s)
+{
+	if (!s->srv->draining || s->has_mail || s->state != LMTP_COMMAND)
+		return false;
+	lmtp_reply(s, "421 4.3.2 %s Shutting down", s->srv->cfg->hostname);
+	lmtp_close(s);
+	return true;
+}
+
+void
+lmtp_resume(struct lmtp_session *s)
+{
+	if (s->state == LMTP_CLOSING || lmtp_drained(s))
+		return;
+	lmtp_process(s);
+}
+
+static void
+lmtp_on_accept(void *arg, int fd, const struct sockaddr *sa, socklen_t salen,
+    bool guaranteed)
+{
+	struct lmtp_server *srv = arg;
+	const struct store_config *cfg = srv->cfg;
+	struct lmtp_session *s = xcalloc(1, sizeof(*s));
+	struct timeval idle = { .tv_sec = cfg->idle_timeout };
+
+	(void)salen;
+	s->srv = srv;
+	s->id = ++srv->next_id;
+	s->guaranteed_listener = guaranteed;
+	s->line_cap = cfg->max_line;
+	s->linebuf = xmalloc((size_t)s->line_cap + 2);
+	net_addr_str(sa, s->peer, sizeof(s->peer));
+	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	srv->nsessions++;
+	s->next = srv->sessions;
+	if (s->next != NULL)
+		s->next->prev = s;
+	srv->sessions = s;
+	bufferevent_setcb(s->bev, lmtp_on_read, lmtp_on_write, lmtp_on_event, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, LMTP_INPUT_HIGHWATER);
+	bufferevent_set_timeouts(s->bev, &idle, &idle);
+	if (srv->nsessions > cfg->max_sessions || srv->draining) {
+		lmtp_reply(s, "421 4.3.2 %s Too many sessions, try again later",
+		    cfg->hostname);
+		log_warn("lmtp peer=%s refused: %d sessions", s->peer,
+		    srv->nsessions - 1);
+		lmtp_close(s);
+		return;
+	}
+	log_debug("lmtp session=%lu peer=%s connected", s->id, s->peer);
+	lmtp_reply(s, "220 %s LMTP store ready", cfg->hostname);
+	bufferevent_enable(s->bev, EV_READ);
+}
+
+static void
+lmtp_on_accept_normal(void *arg, int fd, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	lmtp_on_accept(arg, fd, sa, salen, false);
+}
+
+static void
+lmtp_on_accept_guaranteed(void *arg, int fd, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	lmtp_on_accept(arg, fd, sa, salen, true);
+}
+
+struct lmtp_server *
+lmtp_server_new(struct event_base *base, const struct store_config *cfg)
+{
+	struct lmtp_server *srv = xcalloc(1, sizeof(*srv));
+
+	srv->base = base;
+	srv->cfg = cfg;
+	return srv;
+}
+
+void
+lmtp_server_attach(struct lmtp_server *srv, struct dir *dir, struct db *db)
+{
+	srv->dir = dir;
+	srv->db = db;
+}
+
+static bool
+lmtp_listen_list(struct lmtp_server *srv, char **list, net_accept_cb *cb,
+    char **err)
+{
+	for (; *list != NULL; list++) {
+		struct evconnlistener *l = net_listen(srv->base, *list, cb, srv, err);
+		if (l == NULL)
+			return false;
+		srv->listeners = xrealloc(srv->listeners,
+		    (size_t)(srv->nlisteners + 1) * sizeof(*srv->listeners));
+		srv->listeners[srv->nlisteners++] = l;
+		log_info("lmtp listening on %s%s", *list,
+		    cb == lmtp_on_accept_guaranteed ? " (guaranteed delivery)" : "");
+	}
+	return true;
+}
+
+bool
+lmtp_server_listen(struct lmtp_server *srv, char **err)
+{
+	return lmtp_listen_list(srv, srv->cfg->lmtp_listen, lmtp_on_accept_normal,
+	    err) && lmtp_listen_list(srv, srv->cfg->lmtp_guaranteed_listen,
+	    lmtp_on_accept_guaranteed, err);
+}
+
+void
+lmtp_server_set_config(struct lmtp_server *srv, const struct store_config *cfg)
+{
+	srv->cfg = cfg;
+}
+
+void
+lmtp_server_drain(struct lmtp_server *srv)
+{
+	struct lmtp_session *s, *next;
+
+	for (int i = 0; i < srv->nlisteners; i++)
+		evconnlistener_disable(srv->listeners[i]);
+	srv->draining = true;
+	for (s = srv->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->state != LMTP_CLOSING)
+			lmtp_drained(s);
+	}
+}
+
+int
+lmtp_server_sessions(const struct lmtp_server *srv)
+{
+	return srv->nsessions;
+}

@@ -1,0 +1,244 @@
+/*
+ * store: the message store daemon (LMTP in; IMAP, POP3, HTTP in later
+ * issues) and its admin commands.
+ *
+ *   store -c msg.conf [-f] [-t]
+ *   store -c msg.conf reconstruct [USER...]
+ *
+ * Start-up order (STYLE.md): configuration, partitions and index, listeners
+ * (privileged), detach, drop privileges, then the commit thread and the
+ * event loop.  SIGTERM/SIGINT drain: stop accepting, let open transactions
+ * finish (at most STORE_DRAIN_SECS), wait for the commit thread, exit.
+ * SIGHUP reloads msg.conf; a broken file is refused and the old one stays.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "conf.h"
+#include "dir.h"
+#include "log.h"
+#include "proc.h"
+#include "store.h"
+#include "xmalloc.h"
+
+#define STORE_DRAIN_SECS 30
+
+static struct {
+	const char *conf_path;
+	struct store_config *cfg;
+	struct event_base *base;
+	struct lmtp_server *lmtp;
+	struct event *drain_timer;
+	time_t drain_started;
+} store;
+
+static void
+store_usage(void)
+{
+	fprintf(stderr,
+	    "usage: store -c msg.conf [-f] [-t]\n"
+	    "       store -c msg.conf reconstruct [USER...]\n");
+	exit(2);
+}
+
+static void
+store_apply_log_level(const struct store_config *cfg)
+{
+	enum log_level level;
+	const char *name = conf_str(cfg->conf, "local.log.level");
+
+	if (name != NULL && log_level_parse(name, &level))
+		log_set_level(level);
+	else
+		log_warn("local.log.level: unknown level \"%s\"", name ? name : "");
+}
+
+static struct store_config *
+store_load_config(const char *path)
+{
+	char *errs = NULL;
+	struct store_config *cfg = config_load(path, &errs);
+
+	if (cfg == NULL) {
+		fprintf(stderr, "%s", errs ? errs : "configuration error\n");
+		free(errs);
+	}
+	return cfg;
+}
+
+static void
+store_prepare_partitions(const struct store_config *cfg)
+{
+	for (int i = 0; i < cfg->npartitions; i++) {
+		if (!userarea_prepare(&cfg->partitions[i]))
+			log_fatal("partition %s: mkdir(\"%s\"): %s",
+			    cfg->partitions[i].name, cfg->partitions[i].path,
+			    strerror(errno));
+		userarea_clean_tmp(&cfg->partitions[i]);
+	}
+}
+
+static struct dir *
+store_open_directory(const struct store_config *cfg)
+{
+	struct dir_config dc = {
+		.uris = (const char *const *)cfg->ldap_uris,
+		.nuris = (size_t)cfg->nldap_uris,
+		.base = cfg->ldap_base,
+		.binddn = cfg->ldap_binddn,
+		.bindpw = cfg->ldap_bindpw,
+		.timeout_ms = cfg->ldap_timeout_ms,
+		.cache_max = (size_t)cfg->ldap_cache_size,
+		.cache_ttl_s = cfg->ldap_cache_ttl,
+		.negative_ttl_s = cfg->ldap_negative_ttl,
+	};
+	struct dir *dir = dir_new(store.base, &dc);
+
+	if (dir == NULL)
+		log_fatal("local.ldap.uri: no usable directory server");
+	return dir;
+}
+
+static void
+store_on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (lmtp_server_sessions(store.lmtp) == 0 ||
+	    time(NULL) - store.drain_started >= STORE_DRAIN_SECS)
+		event_base_loopexit(store.base, NULL);
+}
+
+static void
+store_on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct timeval tick = { 0, 100000 };
+
+	(void)what;
+	(void)arg;
+	if (store.drain_timer != NULL)
+		return;
+	log_info("signal=%d draining sessions=%d", (int)sig,
+	    lmtp_server_sessions(store.lmtp));
+	store.drain_started = time(NULL);
+	lmtp_server_drain(store.lmtp);
+	store.drain_timer = event_new(store.base, -1, EV_PERSIST,
+	    store_on_drain_tick, NULL);
+	event_add(store.drain_timer, &tick);
+}
+
+/* Old configurations stay allocated: sessions and lookups in flight may
+ * still point into them (reloads are rare; the cost is a few KiB each). */
+static void
+store_on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)arg;
+	struct store_config *cfg = store_load_config(store.conf_path);
+	if (cfg == NULL) {
+		log_err("reload refused: %s has errors; keeping the running "
+		    "configuration", store.conf_path);
+		return;
+	}
+	store_apply_log_level(cfg);
+	lmtp_server_set_config(store.lmtp, cfg);
+	commit_set_config(cfg);
+	store.cfg = cfg;
+	log_info("reloaded %s (listeners, partitions and directory settings "
+	    "apply at restart)", store.conf_path);
+}
+
+static void
+store_serve(bool foreground)
+{
+	struct store_config *cfg = store.cfg;
+	char *err = NULL;
+
+	evthread_use_pthreads();
+	store.base = event_base_new();
+	store_prepare_partitions(cfg);
+	store.lmtp = lmtp_server_new(store.base, cfg);
+	if (!lmtp_server_listen(store.lmtp, &err))
+		log_fatal("%s", err);
+	if (!foreground && daemon(0, 0) == -1)
+		log_fatal("daemon: %s", strerror(errno));
+	event_reinit(store.base);
+	/* LMDB must be opened by the process that uses it: after daemon(). */
+	struct db *db = mindex_open(cfg->dbdir, cfg->dbmapsize, &err);
+	if (db == NULL)
+		log_fatal("%s", err);
+
+	const char **paths = xcalloc((size_t)cfg->npartitions + 2,
+	    sizeof(*paths));
+	paths[0] = cfg->dbdir;
+	for (int i = 0; i < cfg->npartitions; i++)
+		paths[i + 1] = cfg->partitions[i].path;
+	if (!proc_drop_privileges(cfg->run_user, paths, &err))
+		log_fatal("%s", err);
+	free(paths);
+	lmtp_server_attach(store.lmtp, store_open_directory(cfg), db);
+	if (!commit_start(store.base, db, cfg))
+		log_fatal("commit thread: %s", strerror(errno));
+
+	struct event *sigs[] = {
+		evsignal_new(store.base, SIGTERM, store_on_stop, NULL),
+		evsignal_new(store.base, SIGINT, store_on_stop, NULL),
+		evsignal_new(store.base, SIGHUP, store_on_reload, NULL),
+	};
+	for (size_t i = 0; i < 3; i++)
+		event_add(sigs[i], NULL);
+	log_info("store started host=%s partitions=%d", cfg->hostname,
+	    cfg->npartitions);
+	event_base_dispatch(store.base);
+	commit_stop();
+	log_info("store stopped");
+	for (size_t i = 0; i < 3; i++)
+		event_free(sigs[i]);
+	db_close(&db);
+}
+
+int
+main(int argc, char **argv)
+{
+	bool foreground = false, test_only = false;
+	int ch;
+
+	while ((ch = getopt(argc, argv, "c:ft")) != -1) {
+		switch (ch) {
+		case 'c': store.conf_path = optarg; break;
+		case 'f': foreground = true; break;
+		case 't': test_only = true; break;
+		default: store_usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (store.conf_path == NULL)
+		store_usage();
+	bool command = argc > 0;
+	log_init("store", foreground || test_only || command);
+	proc_ignore_sigpipe();
+	if ((store.cfg = store_load_config(store.conf_path)) == NULL)
+		return 1;
+	store_apply_log_level(store.cfg);
+	if (test_only) {
+		printf("%s: configuration ok\n", store.conf_path);
+		return 0;
+	}
+	if (command && strcmp(argv[0], "reconstruct") == 0)
+		return reconstruct_main(store.cfg, argc - 1, argv + 1);
+	if (command)
+		store_usage();
+	store_serve(foreground);
+	return 0;
+}

@@ -1,0 +1,258 @@
+/*
+ * store: the message store back end.  This header is shared by the store's
+ * own files only; nothing outside store/ includes it.
+ *
+ * Threads: one libevent loop thread runs every session and the directory
+ * client; one commit thread (commit.c) makes deliveries durable in batches.
+ * They meet only through commit_submit() and the completion callback.
+ */
+#ifndef STORE_STORE_H
+#define STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <lmdb.h>
+
+struct conf;
+struct db;
+struct dir;
+struct event_base;
+
+/* ---- configuration (config.c) ---- */
+
+struct partition {
+	char *name;
+	char *path;
+};
+
+struct store_config {
+	struct conf *conf;          /* the parsed msg.conf; owns the strings */
+	const char *hostname;
+	char **mailhosts;           /* names this store answers to as mailHost */
+	char **lmtp_listen;         /* host:port */
+	char **lmtp_guaranteed_listen;
+	char **guaranteed_senders;
+	int max_sessions;
+	uint64_t max_msg_size;
+	int max_rcpts;
+	int max_line;
+	int max_header_size;
+	int max_header_fields;
+	int max_errors;
+	int idle_timeout;
+	const char *dbdir;
+	uint64_t dbmapsize;
+	struct partition *partitions;
+	int npartitions;
+	const struct partition *default_partition;
+	bool quota_enforce;
+	int quota_warn_pct;
+	long long quota_grace;
+	long long default_quota;    /* bytes; -1 unlimited */
+	long long default_msgquota; /* messages; -1 unlimited */
+	int fsync_threads;
+	const char *run_user;
+	/* directory */
+	char **ldap_uris;
+	int nldap_uris;
+	const char *ldap_base, *ldap_binddn, *ldap_bindpw;
+	int ldap_timeout_ms, ldap_cache_ttl, ldap_negative_ttl;
+	int ldap_cache_size;
+};
+
+/* Load and validate; on failure returns NULL and the errors in *errs. */
+struct store_config *config_load(const char *path, char **errs);
+void config_free(struct store_config **cfg);
+const struct partition *config_partition(const struct store_config *cfg,
+    const char *name);
+bool config_is_mailhost(const struct store_config *cfg, const char *host);
+bool config_is_guaranteed_sender(const struct store_config *cfg,
+    const char *sender);
+
+/* ---- the user area on disk (userarea.c) ---- */
+
+#define USER_KEY_MAX 320
+
+/* Directory of a user inside a partition: part/h1/h2/escaped-key. */
+void userarea_user_dir(const struct partition *part, const char *user,
+    char *buf, size_t len);
+void userarea_mailbox_dir(const struct partition *part, const char *user,
+    uint64_t mailbox_id, char *buf, size_t len);
+/* Where messages are received before they are linked into mailboxes. */
+void userarea_tmp_dir(const struct partition *part, char *buf, size_t len);
+/* Create the partition's fixed directories; false and errno on failure. */
+bool userarea_prepare(const struct partition *part);
+/* Remove receive files left by a crash. */
+void userarea_clean_tmp(const struct partition *part);
+/* Create (or adopt after a crash) a mailbox directory with its meta file. */
+bool userarea_mailbox_create(const char *dir, const char *name,
+    uint32_t uidvalidity, uint32_t *uidvalidity_out);
+bool userarea_mailbox_read_meta(const char *dir, char *name, size_t namelen,
+    uint32_t *uidvalidity);
+
+/* ---- the system area: LMDB index (mindex.c) ---- */
+
+enum { MIDX_USERS, MIDX_MAILBOXES, MIDX_MESSAGES, MIDX_META, MIDX_COUNT };
+
+struct midx_user {
+	uint64_t bytes;             /* quota usage, all mailboxes */
+	uint64_t messages;
+	int64_t overquota_since;    /* 0: not over quota */
+	uint32_t warned;            /* quota warning sent */
+	char partition[28];         /* partition the user lives on */
+};
+
+struct midx_mailbox {
+	uint64_t id;
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	uint32_t exists;
+	uint32_t reserved;
+};
+
+/* System flags, as IMAP will use them. */
+enum {
+	MFLAG_SEEN = 1, MFLAG_ANSWERED = 2, MFLAG_FLAGGED = 4,
+	MFLAG_DELETED = 8, MFLAG_DRAFT = 16, MFLAG_RECENT = 32,
+};
+
+/* A message record: this fixed part, then the envelope fields. */
+struct midx_message {
+	uint32_t flags;
+	uint32_t header_size;
+	int64_t internaldate;
+	uint64_t size;
+	uint64_t modseq;
+};
+
+/* The header fields IMAP's ENVELOPE needs, stored NUL-separated in this
+ * order after struct midx_message. */
+#define ENVELOPE_FIELDS \
+	X(DATE, "Date") X(SUBJECT, "Subject") X(FROM, "From") \
+	X(SENDER, "Sender") X(REPLY_TO, "Reply-To") X(TO, "To") X(CC, "Cc") \
+	X(BCC, "Bcc") X(IN_REPLY_TO, "In-Reply-To") X(MESSAGE_ID, "Message-ID")
+#define ENVELOPE_FIELD_MAX 8192
+
+struct db *mindex_open(const char *dir, uint64_t mapsize, char **err);
+int mindex_user_get(struct db *db, MDB_txn *txn, const char *user,
+    struct midx_user *u);
+int mindex_user_put(struct db *db, MDB_txn *txn, const char *user,
+    const struct midx_user *u);
+int mindex_mailbox_get(struct db *db, MDB_txn *txn, const char *user,
+    const char *name, struct midx_mailbox *mb);
+int mindex_mailbox_put(struct db *db, MDB_txn *txn, const char *user,
+    const char *name, const struct midx_mailbox *mb);
+int mindex_message_put(struct db *db, MDB_txn *txn, uint64_t mailbox,
+    uint32_t uid, const struct midx_message *m, const char *env,
+    size_t envlen);
+/* The messages key: mailbox id and UID, big-endian. */
+void mindex_message_key(uint64_t mailbox, uint32_t uid, unsigned char key[12]);
+int mindex_next_mailbox_id(struct db *db, MDB_txn *txn, uint64_t *id);
+/* Envelope blob from a header block: allocated, length in *len. */
+char *mindex_envelope(const char *hdr, size_t hdrlen, size_t *len);
+
+/* ---- quota (quota.c) ---- */
+
+struct quota {
+	long long bytes;            /* -1 unlimited */
+	long long messages;         /* -1 unlimited */
+};
+
+enum quota_verdict { QUOTA_OK, QUOTA_OVER_GRACE, QUOTA_OVER };
+
+/* From mailQuota / mailMsgQuota values (NULL: absent → default). */
+void quota_from_directory(const struct store_config *cfg, const char *bytes,
+    const char *messages, struct quota *q);
+/* Would adding one message of size push the user over quota? */
+enum quota_verdict quota_check(const struct store_config *cfg,
+    const struct quota *q, const struct midx_user *u, uint64_t size,
+    time_t now);
+/* Has usage passed the warning threshold? */
+bool quota_past_warning(const struct store_config *cfg, const struct quota *q,
+    const struct midx_user *u);
+/* The text of the warning message: allocated, CRLF line ends. */
+char *quota_warning_text(const struct store_config *cfg, const char *user,
+    const struct quota *q, const struct midx_user *u, size_t *len);
+
+/* ---- delivery and group commit (commit.c) ---- */
+
+/* One recipient of a delivery, resolved in the directory at RCPT time. */
+struct commit_rcpt {
+	char *user;                 /* store key */
+	const struct partition *part;
+	struct quota quota;
+	/* result, filled by the commit thread */
+	int code;                   /* 250, 452, 552 ... */
+	char text[160];             /* "2.0.0 Ok ..." */
+};
+
+struct commit_req;
+typedef void commit_done_cb(struct commit_req *req, void *arg);
+
+struct commit_req {
+	/* input */
+	int fd;                     /* the received message, not yet synced */
+	char *tmp_path;
+	const struct partition *part;
+	uint64_t size;
+	time_t internaldate;
+	char *envelope;
+	size_t envlen;
+	uint32_t header_size;
+	bool guaranteed;            /* ignore quota */
+	struct commit_rcpt *rcpts;
+	size_t nrcpts;
+	/* completion, on the loop thread; arg NULL: the session went away */
+	commit_done_cb *done;
+	void *arg;
+	struct commit_req *next;
+};
+
+bool commit_start(struct event_base *base, struct db *db,
+    const struct store_config *cfg);
+void commit_submit(struct commit_req *req);
+/* A reloaded configuration; the old one must stay valid (never freed). */
+void commit_set_config(const struct store_config *cfg);
+/* Wait for every submitted request to finish (shutdown). */
+void commit_stop(void);
+void commit_req_free(struct commit_req **req);
+
+/* ---- LMTP service (lmtp.c) ---- */
+
+struct lmtp_server;
+struct lmtp_server *lmtp_server_new(struct event_base *base,
+    const struct store_config *cfg);
+/* The directory and index, opened after the listeners (and the fork). */
+void lmtp_server_attach(struct lmtp_server *srv, struct dir *dir,
+    struct db *db);
+/* Bind the configured listeners; false and *err on failure. */
+bool lmtp_server_listen(struct lmtp_server *srv, char **err);
+void lmtp_server_set_config(struct lmtp_server *srv,
+    const struct store_config *cfg);
+/* Stop accepting; sessions finish their transaction. */
+void lmtp_server_drain(struct lmtp_server *srv);
+int lmtp_server_sessions(const struct lmtp_server *srv);
+
+/* ---- recipients (recipient.c) ---- */
+
+struct recipient_lookup;
+/* Resolve address for delivery here: cb gets a reply line for RCPT and,
+ * on success, a filled commit_rcpt. */
+typedef void recipient_cb(void *arg, const char *reply,
+    struct commit_rcpt *rcpt);
+struct recipient_lookup *recipient_resolve(struct dir *dir, struct db *db,
+    const struct store_config *cfg, const char *address, bool guaranteed,
+    recipient_cb *cb, void *arg);
+void recipient_cancel(struct recipient_lookup **lk);
+/* The store key of a directory entry: uid qualified with the mail domain. */
+bool recipient_user_key(const char *uid, const char *mail, char *buf,
+    size_t len);
+
+/* ---- reconstruct (reconstruct.c) ---- */
+int reconstruct_main(const struct store_config *cfg, int argc, char **argv);
+
+#endif
