@@ -359,7 +359,9 @@ commit_store_inbox(MDB_txn *txn, struct commit_batch *b,
 	}
 	if (rc != 0)
 		return rc;
-	u->overquota_since = 0;
+	/* The grace period runs from the moment the mailbox is full. */
+	u->overquota_since = quota_check(commit.batch_cfg, &r->quota, u, 0,
+	    b->now) == QUOTA_OK ? 0 : b->now;
 	if (!u->warned && quota_past_warning(commit.batch_cfg, &r->quota, u) &&
 	    (rc = commit_quota_warning(txn, b, part, r, dir, &mb, u)) == -1)
 		rc = 0;         /* the warning is best effort */

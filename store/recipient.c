@@ -10,7 +10,7 @@
  *   mailHost is another store           450 4.2.0 (temporary: mail never
  *                                       bounces while a mailbox moves)
  *   directory unavailable or ambiguous  451 4.4.3 / 451 4.1.4
- *   already over quota                  452 4.2.2 / 552 5.2.2
+ *   known to be over quota              452 4.2.2 / 552 5.2.2
  *
  * The quota answer here is an early refusal that costs no message data;
  * the commit thread checks again against the exact size.
@@ -89,7 +89,10 @@ recipient_quota_reply(struct recipient_lookup *lk, struct commit_rcpt *r)
 
 	if (lk->guaranteed || db_read_begin(lk->db, &txn) != 0)
 		return NULL;
-	if (mindex_user_get(lk->db, txn, r->user, &u) == 0) {
+	/* Only a user already known to be over quota is refused here: the
+	 * commit thread decides (and records when the grace period began). */
+	if (mindex_user_get(lk->db, txn, r->user, &u) == 0 &&
+	    u.overquota_since != 0) {
 		switch (quota_check(lk->cfg, &r->quota, &u, 0, time(NULL))) {
 		case QUOTA_OK: break;
 		case QUOTA_OVER_GRACE: reply = "452 4.2.2 Mailbox full, try again later"; break;
