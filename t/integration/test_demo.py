@@ -1,0 +1,52 @@
+"""The README's quickstart: make demo brings up slapd and two stores,
+writes endpoints.env, delivers as printed, and stops everything on
+SIGTERM."""
+import os
+import signal
+import subprocess
+import time
+
+from suite import BUILD, ROOT, free_port
+
+
+def read_env(path):
+    return dict(line.split("=", 1) for line in open(path).read().splitlines())
+
+
+def test_demo_runs_and_stops_cleanly(tmp_path):
+    run = tmp_path / "demo"
+    env = dict(os.environ, DEMO_DIR=str(run), DEMO_LDAP_PORT=str(free_port()),
+               DEMO_LMTP_PORT=str(free_port("127.0.0.2")))
+    out = open(tmp_path / "demo.out", "wb")
+    proc = subprocess.Popen([os.path.join(ROOT, "conf", "demo", "run"), BUILD],
+                            stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        envfile = run / "endpoints.env"
+        deadline = time.monotonic() + 30
+        while not envfile.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert envfile.exists(), open(tmp_path / "demo.out").read()
+        ep = read_env(envfile)
+        assert set(ep) >= {"LDAP_URI", "LMTP_STORE1", "LMTP_STORE2", "DEMO_USER1",
+                           "DEMO_PASS1", "DEMO_USER2", "DEMO_PASS2"}
+        for n, store in (("1", "STORE1"), ("2", "STORE2")):
+            host, port = ep[f"LMTP_{store}"].split(":")
+            r = subprocess.run(["swaks", "--protocol", "LMTP", "--server", host,
+                                "--port", port, "--from", "you@example.net",
+                                "--to", ep[f"DEMO_USER{n}"]],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stdout
+        printed = open(tmp_path / "demo.out").read()
+        # The paths it printed hold the messages.
+        landed = [l.split("(the first message is ")[1].rstrip(")")
+                  for l in printed.splitlines() if "the first message is" in l]
+        assert len(landed) == 2
+        for path in landed:
+            assert os.path.isfile(os.path.join(ROOT, path) if not os.path.isabs(path) else path)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    text = open(tmp_path / "demo.out").read()
+    assert "demo: stopped" in text
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(run) not in ps, "demo left processes behind"
