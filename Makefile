@@ -18,7 +18,8 @@ PKGS    := libevent libevent_pthreads ldap lber lmdb openssl libsasl2
 CC      ?= cc
 WARN    := -Wall -Wextra -Wshadow -Wmissing-prototypes -Werror
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Icommon -MMD -MP \
+# Flags the build needs whatever CFLAGS the caller sets (make asan does).
+SUITE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Icommon -MMD -MP \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
@@ -43,7 +44,7 @@ all: $(DAEMONS) $(UNIT_BIN) $(TOOL_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(SUITE_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIBCOMMON): $(COMMON_OBJ)
 	rm -f $@

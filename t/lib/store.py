@@ -86,8 +86,14 @@ class Store:
         return self
 
     def stop(self):
-        if self.daemon is not None:
-            return self.daemon.stop()
+        """Stop it; a sanitizer report in its log (make asan) fails the test."""
+        if self.daemon is None:
+            return None
+        rc = self.daemon.stop()
+        log = self.daemon.output()
+        if "Sanitizer" in log or "runtime error:" in log:
+            raise AssertionError("sanitizer report in %s:\n%s" % (self.log_path, log[-4000:]))
+        return rc
 
     def kill9(self):
         if self.daemon is not None:
