@@ -61,6 +61,7 @@ static struct {
 	struct db *db;
 	const struct store_config *cfg;     /* guarded by lock */
 	const struct store_config *batch_cfg;   /* the commit thread's copy */
+	unsigned long long batches, reqs;       /* guarded by lock */
 } commit = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.wake = PTHREAD_COND_INITIALIZER,
@@ -521,9 +522,13 @@ commit_main(void *unused)
 		commit_run(batch);
 
 		pthread_mutex_lock(&commit.lock);
+		commit.batches++;
+		commit.reqs++;
 		struct commit_req *last = batch;
-		while (last->next != NULL)
+		while (last->next != NULL) {
 			last = last->next;
+			commit.reqs++;
+		}
 		last->next = commit.done;
 		commit.done = batch;
 		event_active(commit.done_ev, EV_READ, 0);
@@ -568,6 +573,15 @@ commit_start(struct event_base *base, struct db *db,
 		return false;
 	commit.running = true;
 	return true;
+}
+
+void
+commit_counts(unsigned long long *batches, unsigned long long *reqs)
+{
+	pthread_mutex_lock(&commit.lock);
+	*batches = commit.batches;
+	*reqs = commit.reqs;
+	pthread_mutex_unlock(&commit.lock);
 }
 
 void

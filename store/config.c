@@ -47,6 +47,7 @@ static const struct conf_key store_keys[] = {
 	{ "store.defaultmessagequota", CONF_INT, "-1", "messages, -1 unlimited" },
 	{ "store.guaranteedsenders", CONF_LIST, "", "senders whose mail ignores quota" },
 	{ "store.fsyncthreads", CONF_INT, "8", "parallel fsyncs in group commit" },
+	{ "store.admin.listen", CONF_STR, "", "health and metrics (HTTP), host:port" },
 	{ NULL, CONF_STR, NULL, NULL },
 };
 
@@ -120,6 +121,7 @@ config_fill(struct store_config *cfg)
 
 	cfg->hostname = conf_str(c, "local.hostname");
 	cfg->run_user = conf_str(c, "local.user");
+	cfg->admin_listen = conf_str(c, "store.admin.listen");
 	cfg->mailhosts = conf_list(c, conf_str(c, "store.mailhosts") ?
 	    "store.mailhosts" : "local.hostname", NULL);
 	cfg->lmtp_listen = conf_list(c, "service.lmtp.listen", NULL);

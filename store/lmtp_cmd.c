@@ -142,6 +142,12 @@ cmd_rcpt_answer(void *arg, const char *reply, struct commit_rcpt *rcpt)
 		}
 		s->rcpts[s->nrcpts++] = *rcpt;
 	}
+	if (*reply == '2')
+		store_stats.rcpt_ok++;
+	else if (*reply == '4')
+		store_stats.rcpt_temp++;
+	else
+		store_stats.rcpt_perm++;
 	lmtp_reply(s, "%s", reply);
 	if (s->state == LMTP_WAIT) {
 		s->state = LMTP_COMMAND;

@@ -160,11 +160,27 @@ lmtp_decode_available(struct lmtp_session *s, size_t limit)
 	return s->msg->dec.done;
 }
 
+/* Count one per-recipient answer to the message. */
+static void
+lmtp_count(int code, uint64_t size)
+{
+	if (code / 100 == 2) {
+		store_stats.delivered++;
+		store_stats.bytes += size;
+	} else if (code / 100 == 4) {
+		store_stats.deferred++;
+	} else {
+		store_stats.refused++;
+	}
+}
+
 static void
 lmtp_reply_all(struct lmtp_session *s, const char *reply)
 {
-	for (size_t i = 0; i < s->nrcpts; i++)
+	for (size_t i = 0; i < s->nrcpts; i++) {
 		lmtp_reply(s, "%s", reply);
+		lmtp_count(*reply == '4' ? 400 : 500, 0);
+	}
 }
 
 /* Why the received message cannot be delivered, or NULL. */
@@ -193,6 +209,7 @@ lmtp_on_committed(struct commit_req *req, void *arg)
 	for (size_t i = 0; i < req->nrcpts; i++) {
 		struct commit_rcpt *r = &req->rcpts[i];
 		lmtp_reply(s, "%d %s", r->code, r->text);
+		lmtp_count(r->code, req->size);
 		log_info("lmtp session=%lu from=<%s> user=%s size=%llu status=%d "
 		    "reply=\"%s\"", s->id, s->from, r->user,
 		    (unsigned long long)req->size, r->code, r->text);

@@ -209,6 +209,7 @@ lmtp_on_accept(void *arg, int fd, const struct sockaddr *sa, socklen_t salen,
 	bufferevent_setwatermark(s->bev, EV_READ, 0, LMTP_INPUT_HIGHWATER);
 	bufferevent_set_timeouts(s->bev, &idle, &idle);
 	if (srv->nsessions > cfg->max_sessions || srv->draining) {
+		store_stats.sessions_refused++;
 		lmtp_reply(s, "421 4.3.2 %s Too many sessions, try again later",
 		    cfg->hostname);
 		log_warn("lmtp peer=%s refused: %d sessions", s->peer,
@@ -216,6 +217,7 @@ lmtp_on_accept(void *arg, int fd, const struct sockaddr *sa, socklen_t salen,
 		lmtp_close(s);
 		return;
 	}
+	store_stats.sessions++;
 	log_debug("lmtp session=%lu peer=%s connected", s->id, s->peer);
 	lmtp_reply(s, "220 %s LMTP store ready", cfg->hostname);
 	bufferevent_enable(s->bev, EV_READ);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "admin.h"
 #include "conf.h"
 #include "dir.h"
 #include "log.h"
@@ -37,6 +38,8 @@ static struct {
 	struct event_base *base;
 	struct lmtp_server *lmtp;
 	struct event *drain_timer;
+	struct admin *admin;
+	struct store_metrics_src metrics_src;
 	time_t drain_started;
 } store;
 
@@ -170,6 +173,10 @@ store_serve(bool foreground)
 	store.lmtp = lmtp_server_new(store.base, cfg);
 	if (!lmtp_server_listen(store.lmtp, &err))
 		log_fatal("%s", err);
+	if (*cfg->admin_listen != '\0' &&
+	    (store.admin = admin_start(store.base, cfg->admin_listen,
+	    store_metrics, &store.metrics_src, &err)) == NULL)
+		log_fatal("%s", err);
 	if (!foreground && daemon(0, 0) == -1)
 		log_fatal("daemon: %s", strerror(errno));
 	event_reinit(store.base);
@@ -186,7 +193,9 @@ store_serve(bool foreground)
 	if (!proc_drop_privileges(cfg->run_user, paths, &err))
 		log_fatal("%s", err);
 	free(paths);
-	lmtp_server_attach(store.lmtp, store_open_directory(cfg), db);
+	store.metrics_src.lmtp = store.lmtp;
+	store.metrics_src.dir = store_open_directory(cfg);
+	lmtp_server_attach(store.lmtp, store.metrics_src.dir, db);
 	if (!commit_start(store.base, db, cfg))
 		log_fatal("commit thread: %s", strerror(errno));
 
@@ -201,6 +210,7 @@ store_serve(bool foreground)
 	    cfg->npartitions);
 	event_base_dispatch(store.base);
 	commit_stop();
+	admin_stop(&store.admin);
 	log_info("store stopped");
 	for (size_t i = 0; i < 3; i++)
 		event_free(sigs[i]);

@@ -20,6 +20,8 @@ struct conf;
 struct db;
 struct dir;
 struct event_base;
+struct evbuffer;
+struct lmtp_server;
 
 /* ---- configuration (config.c) ---- */
 
@@ -55,6 +57,7 @@ struct store_config {
 	long long default_msgquota; /* messages; -1 unlimited */
 	int fsync_threads;
 	const char *run_user;
+	const char *admin_listen;   /* "" when off */
 	/* directory */
 	char **ldap_uris;
 	int nldap_uris;
@@ -251,6 +254,28 @@ void recipient_cancel(struct recipient_lookup **lk);
 /* The store key of a directory entry: uid qualified with the mail domain. */
 bool recipient_user_key(const char *uid, const char *mail, char *buf,
     size_t len);
+
+/* ---- counters for /metrics (metrics.c); loop thread only ---- */
+
+struct store_stats {
+	unsigned long long sessions;            /* accepted */
+	unsigned long long sessions_refused;    /* over maxsessions */
+	unsigned long long delivered;           /* 250 after DATA/BDAT */
+	unsigned long long deferred;            /* 4xx after DATA/BDAT */
+	unsigned long long refused;             /* 5xx after DATA/BDAT */
+	unsigned long long bytes;               /* delivered message bytes */
+	unsigned long long rcpt_ok, rcpt_temp, rcpt_perm;
+};
+extern struct store_stats store_stats;
+
+/* Batches and messages committed so far (the commit thread counts). */
+void commit_counts(unsigned long long *batches, unsigned long long *reqs);
+struct store_metrics_src {
+	struct lmtp_server *lmtp;
+	struct dir *dir;
+};
+/* admin_metrics_cb; arg is a struct store_metrics_src. */
+void store_metrics(void *arg, struct evbuffer *out);
 
 /* ---- reconstruct (reconstruct.c) ---- */
 int reconstruct_main(const struct store_config *cfg, int argc, char **argv);
