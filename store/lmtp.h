@@ -73,6 +73,7 @@ struct lmtp_session {
 	size_t nrcpts, caprcpts;
 	size_t rcpt_cmds;               /* RCPT commands in this transaction */
 	struct recipient_lookup *lookup;
+	bool resolving;                 /* inside recipient_resolve() */
 	struct lmtp_message *msg;
 	uint64_t bdat_left;
 	bool bdat_last;

@@ -149,10 +149,11 @@ cmd_rcpt_answer(void *arg, const char *reply, struct commit_rcpt *rcpt)
 	else
 		store_stats.rcpt_perm++;
 	lmtp_reply(s, "%s", reply);
-	if (s->state == LMTP_WAIT) {
-		s->state = LMTP_COMMAND;
+	s->state = LMTP_COMMAND;
+	/* A cache hit answers inside cmd_rcpt: the command loop that called
+	 * it goes on by itself.  Only a later answer must restart it. */
+	if (!s->resolving)
 		lmtp_resume(s);
-	}
 }
 
 static const char *
@@ -187,12 +188,11 @@ cmd_rcpt(struct lmtp_session *s, char *args)
 		return;
 	}
 	s->rcpt_cmds++;
-	/* The answer may come at once (cache hit): only wait if it did not. */
 	s->state = LMTP_WAIT;
+	s->resolving = true;
 	s->lookup = recipient_resolve(s->srv->dir, s->srv->db, s->srv->cfg,
 	    p.mailbox, s->guaranteed, cmd_rcpt_answer, s);
-	if (s->lookup == NULL && s->state == LMTP_WAIT)
-		s->state = LMTP_COMMAND;
+	s->resolving = false;
 }
 
 static void
