@@ -114,6 +114,9 @@ conf_parse_line(struct conf *c, char *line, int lineno, char **err)
 	}
 	*eq = '\0';
 	char *key = conf_trim(s), *value = conf_trim(eq + 1);
+	/* Keys are stored folded: a duplicate may differ only in case. */
+	for (char *p = key; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
 	if (!conf_valid_key(key)) {
 		conf_errf(err, "%s:%d: malformed key \"%s\"", c->name, lineno, key);
 		return false;
@@ -207,6 +210,9 @@ conf_key_match(const char *pattern, const char *key)
 {
 	while (*pattern && *key) {
 		if (*pattern == '*') {
+			/* One word: at least one character, no dot. */
+			if (*key == '.')
+				return false;
 			pattern++;
 			while (*key && *key != '.')
 				key++;

@@ -75,6 +75,14 @@ durable_fsync_parent(const char *path)
 	return durable_fsync_dir(slash == path ? "/" : dir);
 }
 
+static bool
+durable_is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int
 durable_mkdirs(const char *path, int mode)
 {
@@ -95,6 +103,11 @@ durable_mkdirs(const char *path, int mode)
 			if (durable_fsync_parent(buf) == -1)
 				return -1;
 		} else if (errno != EEXIST) {
+			return -1;
+		} else if (saved == '\0' && !durable_is_dir(buf)) {
+			/* mkdir -p fails on a file in the way; inner levels get
+			 * ENOTDIR from the next mkdir. */
+			errno = EEXIST;
 			return -1;
 		}
 		*p = saved;
@@ -217,10 +230,10 @@ durable_write_file(const char *path, const void *buf, size_t len, int mode)
 		p += w;
 		len -= (size_t)w;
 	}
-	if (durable_fsync(fd) == -1 || close(fd) == -1) {
-		fd = -1;
+	if (durable_fsync(fd) == -1)
 		goto fail;
-	}
+	if (close(fd) == -1)
+		goto fail_closed;
 	if (rename(tmp, path) == -1)
 		goto fail_closed;
 	return durable_fsync_parent(path);

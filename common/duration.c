@@ -20,7 +20,7 @@ duration_number(const char **p, long long *n)
 	if (!isdigit((unsigned char)*s))
 		return false;
 	for (; isdigit((unsigned char)*s); s++) {
-		if (v > (LLONG_MAX - 9) / 10)
+		if (v > (LLONG_MAX - (*s - '0')) / 10)
 			return false;
 		v = v * 10 + (*s - '0');
 	}

@@ -37,18 +37,22 @@ msg_header_scan_feed(struct msg_header_scan *s, const char *data, size_t n)
 			break;
 		}
 		char c = data[i];
+		/* A line not starting with white space (nor empty) starts a new
+		 * field.  Decided on the first byte of the line, from what is
+		 * already kept, so that chunk boundaries do not matter. */
+		if ((s->len == 0 || s->buf[s->len - 1] == '\n') && c != ' ' &&
+		    c != '\t' && c != '\r' && c != '\n' &&
+		    ++s->fields > s->max_fields) {
+			s->over_limit = true;
+			break;
+		}
 		s->buf[s->len++] = c;
 		if (c != '\n')
 			continue;
-		/* A line just ended: empty line ends the header; a line not
-		 * starting with white space starts a new field. */
+		/* A line just ended: the empty line ends the header. */
 		if (s->len == 2 || (s->len >= 4 &&
-		    memcmp(s->buf + s->len - 4, "\r\n\r\n", 4) == 0)) {
+		    memcmp(s->buf + s->len - 4, "\r\n\r\n", 4) == 0))
 			s->complete = true;
-		} else if (i + 1 < n && data[i + 1] != ' ' && data[i + 1] != '\t' &&
-		    ++s->fields > s->max_fields) {
-			s->over_limit = true;
-		}
 	}
 	s->buf[s->len] = '\0';
 }
@@ -82,7 +86,8 @@ msg_header_unfold(const char *v, size_t n, char *out, size_t outcap)
 {
 	size_t o = 0;
 
-	while (n > 0 && (*v == ' ' || *v == '\t')) {
+	/* "Subject:" CRLF " text": the value starts after the fold too. */
+	while (n > 0 && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n')) {
 		v++;
 		n--;
 	}

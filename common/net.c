@@ -4,6 +4,7 @@
 #include "net.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/listener.h>
@@ -39,13 +40,14 @@ net_split_hostport(const char *hostport, char *host, size_t hostlen, int *port)
 			return false;
 		n = (size_t)(colon - h);
 	}
-	if (n >= hostlen)
+	/* strtol alone would take " 25" and "+25". */
+	if (n == 0 || n >= hostlen || !isdigit((unsigned char)colon[1]))
 		return false;
 	memcpy(host, h, n);
 	host[n] = '\0';
 	char *end;
 	long p = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || end == colon + 1 || p < 0 || p > 65535)
+	if (*end != '\0' || p > 65535)
 		return false;
 	*port = (int)p;
 	return true;
@@ -111,6 +113,18 @@ net_addr_str(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "unknown");
 }
 
+static char
+net_last_byte(struct evbuffer *in)
+{
+	struct evbuffer_ptr pos;
+	char c = '\0';
+
+	if (evbuffer_ptr_set(in, &pos, evbuffer_get_length(in) - 1,
+	    EVBUFFER_PTR_SET) == 0)
+		(void)evbuffer_copyout_from(in, &pos, &c, 1);
+	return c;
+}
+
 enum net_line_status
 net_readline(struct net_line *st, struct evbuffer *in, char *buf, size_t cap,
     size_t *len)
@@ -125,7 +139,9 @@ net_readline(struct net_line *st, struct evbuffer *in, char *buf, size_t cap,
 			evbuffer_drain(in, have);
 			return NET_LINE_MORE;
 		}
-		if (have <= cap)
+		/* A line of exactly cap bytes may have its CR here and its LF
+		 * still on the way. */
+		if (have <= cap || (have == cap + 1 && net_last_byte(in) == '\r'))
 			return NET_LINE_MORE;
 		evbuffer_drain(in, have);
 		st->skipping = true;

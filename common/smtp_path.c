@@ -66,7 +66,7 @@ smtp_domain(const char *s, bool utf8)
 
 	if (s[0] == '[') {
 		const char *close = strchr(s, ']');
-		if (close == NULL)
+		if (close == NULL || close == s + 1)
 			return 0;
 		for (const char *p = s + 1; p < close; p++)
 			if (*p <= ' ' || *p == '[' || *p == '\\' || *p == 127)
@@ -152,6 +152,8 @@ smtp_params(char *s, struct smtp_path *path)
 			p->value = s;
 			while ((unsigned char)*s > ' ' && *s != '=' && *s != 127)
 				s++;
+			if (s == p->value)      /* esmtp-value = 1*(...) */
+				return "501 5.5.4 Bad parameter syntax";
 		}
 		if (*s != ' ' && *s != '\0')
 			return "501 5.5.4 Bad parameter syntax";
