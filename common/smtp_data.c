@@ -42,6 +42,17 @@ smtp_data_inline(struct smtp_data *d, char c, char *out, size_t *o)
 }
 
 size_t
+smtp_data_finish(struct smtp_data *d, char *out)
+{
+	size_t o = 0;
+
+	if (d->state == S_CR)
+		out[o++] = '\r';
+	d->state = S_BOL;
+	return o;
+}
+
+size_t
 smtp_data_decode(struct smtp_data *d, const char *in, size_t inlen, char *out,
     size_t *outlen)
 {

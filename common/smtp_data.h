@@ -35,4 +35,10 @@ void smtp_data_init(struct smtp_data *d, bool raw);
 size_t smtp_data_decode(struct smtp_data *d, const char *in, size_t inlen,
     char *out, size_t *outlen);
 
+/*
+ * End of a raw (BDAT) stream: emit what is pending (a final bare CR) into
+ * out, which must have room for 2 bytes.  Returns the bytes produced.
+ */
+size_t smtp_data_finish(struct smtp_data *d, char *out);
+
 #endif

@@ -227,6 +227,10 @@ lmtp_message_end(struct lmtp_session *s)
 	struct lmtp_message *m = s->msg;
 	const char *refusal;
 
+	char tail[2];
+	size_t n = smtp_data_finish(&m->dec, tail);
+	if (n > 0)
+		lmtp_message_add(s, tail, n);
 	msg_header_scan_finish(&m->hdr);
 	lmtp_message_flush(m);
 	if ((refusal = lmtp_message_refusal(s)) != NULL) {

@@ -81,6 +81,15 @@ def test_bdat_chunks(store, lmtp):
     assert data.endswith(b"\r\n\r\nfirst second\r\n.not stuffed\r\n")
 
 
+def test_bdat_keeps_a_final_bare_cr(store, lmtp):
+    lmtp.cmd("MAIL FROM:<b@example.net>")
+    lmtp.cmd("RCPT TO:<alice@example.com>")
+    body = b"Subject: cr\r\n\r\nends in CR\r"
+    lmtp.send(b"BDAT %d LAST\r\n" % len(body) + body)
+    assert lmtp.reply()[0] == 250
+    assert store.inbox_messages("alice@example.com")[0].endswith(b"ends in CR\r")
+
+
 def test_bdat_without_transaction_skips_its_bytes(lmtp):
     body = b"RSET\r\nQUIT\r\n"          # looks like commands: must be skipped
     lmtp.send(b"BDAT %d LAST\r\n" % len(body) + body)

@@ -244,6 +244,24 @@ test_roundtrip(void)
 	}
 }
 
+/* smtp_data_finish: the bare CR a raw stream ends with is not lost. */
+static void
+test_finish(void)
+{
+	struct smtp_data d;
+	char out[16];
+	size_t outlen;
+
+	smtp_data_init(&d, true);
+	smtp_data_decode(&d, "ab\r", 3, out, &outlen);
+	CHECK(outlen == 2 && memcmp(out, "ab", 2) == 0);
+	CHECK(smtp_data_finish(&d, out) == 1 && out[0] == '\r');
+	CHECK(smtp_data_finish(&d, out) == 0);
+	smtp_data_init(&d, true);
+	smtp_data_decode(&d, "ab\r\n", 4, out, &outlen);
+	CHECK(outlen == 4 && smtp_data_finish(&d, out) == 0);
+}
+
 int
 main(void)
 {
@@ -251,5 +269,6 @@ main(void)
 	UNIT_RUN(test_splits_table);
 	UNIT_RUN(test_exhaustive);
 	UNIT_RUN(test_roundtrip);
+	UNIT_RUN(test_finish);
 	return unit_done();
 }
