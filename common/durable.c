@@ -22,11 +22,12 @@
 #define DURABLE_POOL_DEFAULT 8
 #define DURABLE_POOL_MAX     64
 
+/* Jobs 0..nfds-1 are descriptors, the rest directory paths. */
 struct durable_batch {
 	const int *fds;
 	const char *const *paths;
-	int *errs;
-	size_t n, next, done;
+	int *fd_errs, *path_errs;
+	size_t nfds, n, next, done;
 	pthread_cond_t finished;
 };
 
@@ -120,9 +121,15 @@ durable_mkdirs(const char *path, int mode)
 static int
 durable_job(const struct durable_batch *b, size_t i)
 {
-	if (b->fds != NULL)
+	if (i < b->nfds)
 		return b->fds[i] < 0 || durable_fsync(b->fds[i]) == 0 ? 0 : errno;
-	return durable_fsync_dir(b->paths[i]) == 0 ? 0 : errno;
+	return durable_fsync_dir(b->paths[i - b->nfds]) == 0 ? 0 : errno;
+}
+
+static int *
+durable_err_slot(struct durable_batch *b, size_t i)
+{
+	return i < b->nfds ? &b->fd_errs[i] : &b->path_errs[i - b->nfds];
 }
 
 static void *
@@ -140,7 +147,7 @@ durable_worker(void *unused)
 		pthread_mutex_unlock(&durable_lock);
 		int err = durable_job(b, i);
 		pthread_mutex_lock(&durable_lock);
-		b->errs[i] = err;
+		*durable_err_slot(b, i) = err;
 		if (++b->done == b->n)
 			pthread_cond_signal(&b->finished);
 	}
@@ -171,7 +178,7 @@ durable_run(struct durable_batch *b)
 
 	if (durable_threads == 0 || b->n == 1) {
 		for (size_t i = 0; i < b->n; i++)
-			b->errs[i] = durable_job(b, i);
+			*durable_err_slot(b, i) = durable_job(b, i);
 	} else {
 		/* One batch at a time: callers are serialised on the lock. */
 		pthread_cond_init(&b->finished, NULL);
@@ -188,22 +195,29 @@ durable_run(struct durable_batch *b)
 		pthread_cond_destroy(&b->finished);
 	}
 	for (size_t i = 0; i < b->n; i++)
-		failures += b->errs[i] != 0;
+		failures += *durable_err_slot(b, i) != 0;
 	return failures;
+}
+
+int
+durable_sync_mixed(const int *fds, int *fd_errs, size_t nfds,
+    const char *const *paths, int *path_errs, size_t npaths)
+{
+	struct durable_batch b = { .fds = fds, .fd_errs = fd_errs, .nfds = nfds,
+	    .paths = paths, .path_errs = path_errs, .n = nfds + npaths };
+	return b.n == 0 ? 0 : durable_run(&b);
 }
 
 int
 durable_sync_many(const int *fds, int *errs, size_t n)
 {
-	struct durable_batch b = { .fds = fds, .errs = errs, .n = n };
-	return n == 0 ? 0 : durable_run(&b);
+	return durable_sync_mixed(fds, errs, n, NULL, NULL, 0);
 }
 
 int
 durable_sync_dirs(const char *const *paths, int *errs, size_t n)
 {
-	struct durable_batch b = { .paths = paths, .errs = errs, .n = n };
-	return n == 0 ? 0 : durable_run(&b);
+	return durable_sync_mixed(NULL, NULL, 0, paths, errs, n);
 }
 
 int

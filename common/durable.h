@@ -32,6 +32,9 @@ void durable_pool_start(int nthreads);
 int durable_sync_many(const int *fds, int *errs, size_t n);
 /* The same for directories by path. */
 int durable_sync_dirs(const char *const *paths, int *errs, size_t n);
+/* Both at once, in one round of the pool. */
+int durable_sync_mixed(const int *fds, int *fd_errs, size_t nfds,
+    const char *const *paths, int *path_errs, size_t npaths);
 
 /* Write buf to path atomically and durably: temp file, fsync, rename,
  * fsync the directory. */

@@ -4,15 +4,16 @@
  *
  * Sessions hand over a received message (written, not yet synced) with its
  * resolved recipients.  The commit thread takes every request waiting at
- * that moment as one batch and:
- *   1. fsyncs the batch's message files concurrently (durable pool);
- *   2. in one LMDB write transaction, per recipient: checks quota against
- *      the authoritative usage, allocates a UID, links the file into the
- *      mailbox directory, and records the message;
- *   3. fsyncs every mailbox directory that got a link, then commits.
- * Only then are the replies posted back to the loop thread.  If anything in
- * 2-3 fails the links are undone and the batch's deliveries answer 452
- * 4.3.1: nothing half-written becomes visible.
+ * that moment as one batch and, in one LMDB write transaction:
+ *   1. per recipient: checks quota against the authoritative usage,
+ *      allocates a UID, links the file into the mailbox directory, and
+ *      records the message;
+ *   2. fsyncs the batch's message files and every mailbox directory that
+ *      got a link, all in one parallel round (durable pool);
+ *   3. commits.
+ * Only then are the replies posted back to the loop thread.  If anything
+ * fails the links are undone and the batch's deliveries answer 452 4.3.1:
+ * nothing half-written becomes visible.
  *
  * A link left by a crash between link and commit has a UID at or above the
  * mailbox's committed UIDNEXT, so it is known to be unacknowledged and is
@@ -417,6 +418,37 @@ commit_duplicate(struct commit_req *req, size_t i)
 	return false;
 }
 
+/*
+ * Make the batch durable before the index commit: the received files and
+ * every directory that got a link, in one parallel round.  The links were
+ * made first; until the commit they are unacknowledged leftovers.
+ */
+static int
+commit_sync(struct commit_batch *b)
+{
+	size_t nfds = 0, i = 0;
+
+	for (struct commit_req *r = b->reqs; r != NULL; r = r->next)
+		nfds++;
+	int *fds = xcalloc(nfds, sizeof(int)), *fd_errs = xcalloc(nfds, sizeof(int));
+	int *dir_errs = xcalloc(b->ndirs, sizeof(int));
+	for (struct commit_req *r = b->reqs; r != NULL; r = r->next)
+		fds[i++] = r->fd;
+	int failed = durable_sync_mixed(fds, fd_errs, nfds,
+	    (const char *const *)b->dirs, dir_errs, b->ndirs);
+	i = 0;
+	for (struct commit_req *r = b->reqs; r != NULL; r = r->next, i++)
+		if (fd_errs[i] != 0)
+			log_err("fsync(\"%s\"): %s", r->tmp_path, strerror(fd_errs[i]));
+	for (i = 0; i < b->ndirs; i++)
+		if (dir_errs[i] != 0)
+			log_err("fsync(\"%s\"): %s", b->dirs[i], strerror(dir_errs[i]));
+	free(fds);
+	free(fd_errs);
+	free(dir_errs);
+	return failed ? EIO : 0;
+}
+
 static int
 commit_txn(MDB_txn *txn, void *arg)
 {
@@ -429,8 +461,6 @@ commit_txn(MDB_txn *txn, void *arg)
 		for (size_t i = 0; i < req->nrcpts; i++)
 			req->rcpts[i].code = 0;
 	for (struct commit_req *req = b->reqs; req != NULL; req = req->next) {
-		if (req->fd < 0)
-			continue;       /* failed before the transaction */
 		for (size_t i = 0; i < req->nrcpts; i++) {
 			if (commit_duplicate(req, i))
 				continue;
@@ -438,37 +468,7 @@ commit_txn(MDB_txn *txn, void *arg)
 				return rc;
 		}
 	}
-	int *errs = xcalloc(b->ndirs, sizeof(int));
-	int failed = durable_sync_dirs((const char *const *)b->dirs, errs, b->ndirs);
-	for (size_t i = 0; i < b->ndirs; i++)
-		if (errs[i] != 0)
-			log_err("fsync(\"%s\"): %s", b->dirs[i], strerror(errs[i]));
-	free(errs);
-	return failed ? EIO : 0;
-}
-
-/* Step 1: make every received file durable; a failure fails its request. */
-static void
-commit_sync_files(struct commit_req *reqs)
-{
-	size_t n = 0, i = 0;
-
-	for (struct commit_req *r = reqs; r != NULL; r = r->next)
-		n++;
-	int *fds = xcalloc(n, sizeof(int)), *errs = xcalloc(n, sizeof(int));
-	for (struct commit_req *r = reqs; r != NULL; r = r->next)
-		fds[i++] = r->fd;
-	durable_sync_many(fds, errs, n);
-	i = 0;
-	for (struct commit_req *r = reqs; r != NULL; r = r->next, i++) {
-		if (errs[i] == 0)
-			continue;
-		log_err("fsync(\"%s\"): %s", r->tmp_path, strerror(errs[i]));
-		close(r->fd);
-		r->fd = -1;
-	}
-	free(fds);
-	free(errs);
+	return commit_sync(b);
 }
 
 /* After a failed transaction every delivery of the batch is undone. */
@@ -478,8 +478,7 @@ commit_fail_delivered(struct commit_req *reqs, bool txn_failed)
 	for (struct commit_req *req = reqs; req != NULL; req = req->next)
 		for (size_t i = 0; i < req->nrcpts; i++) {
 			struct commit_rcpt *r = &req->rcpts[i];
-			if (req->fd < 0 || r->code == 0 ||
-			    (txn_failed && r->code == 250))
+			if (r->code == 0 || (txn_failed && r->code == 250))
 				commit_result(r, 452,
 				    "4.3.1 Insufficient system storage");
 		}
@@ -490,7 +489,6 @@ commit_run(struct commit_req *reqs)
 {
 	struct commit_batch b = { .reqs = reqs, .now = time(NULL) };
 
-	commit_sync_files(reqs);
 	int rc = db_write(commit.db, commit_txn, &b);
 	if (rc != 0) {
 		log_err("commit failed: %s", rc > 0 && rc < 200 ? strerror(rc) :
