@@ -1,14 +1,18 @@
 /*
  * dir: requests to the directory and their answers (public API of dir.h).
  *
- * Owns the configuration copy, the requests and the cache; the connection
- * lives in dir_conn.c.  A request sits on exactly one list of the struct
- * dir: `queue` (waiting for a connection or for a slot: at most
- * DIR_MAX_INFLIGHT searches are outstanding), `inflight` (sent, has a
- * msgid), `doomed` (being failed after every server failed) or `early`
- * (answered without asking, on its timer).  Its timer runs from the moment
- * it was made: when it fires the request gets DIR_UNAVAILABLE, whatever
- * the connection is doing.
+ * Owns the configuration copy, the requests, the cache and the search
+ * channels: `search`, the connection every lookup goes to, and `secret`,
+ * the one dir_fetch_secret reads passwords on (dir_auth.c owns the rest
+ * of the logins).  A request sits on exactly one list: its channel's
+ * `queue` (waiting for the connection or for a slot: at most
+ * DIR_MAX_INFLIGHT searches are outstanding per channel), its channel's
+ * `inflight` (sent, has a msgid), the dir's `doomed` (being failed after
+ * every server failed), `early` (answered without asking, on its timer),
+ * or, for logins past their lookup, `auth_queue` / `auth_binding`
+ * (dir_auth.c).  Its timer runs from the moment it was made: when it
+ * fires the request gets DIR_UNAVAILABLE, whatever the connection is
+ * doing.
  *
  * Answers: dir_find_user gives DIR_OK for exactly one entry, DIR_NOTFOUND
  * for none and DIR_AMBIGUOUS (no entries) for more; dir_search gives
@@ -17,7 +21,9 @@
  * log, and the answer is not cached).  A server error, including a base DN
  * that does not exist, is DIR_UNAVAILABLE: a misconfigured directory must
  * never make a daemon say "no such user".  Found answers are cached for
- * cache_ttl_s, not-found and ambiguous ones for negative_ttl_s.
+ * cache_ttl_s, not-found and ambiguous ones for negative_ttl_s.  The
+ * lookups of logins are finds like dir_find_user's, by their own filter,
+ * cached the same way; what follows them is dir_auth.c's.
  *
  * Callbacks and reentrancy: a callback runs after its request has been
  * unlinked and freed, so it may cancel other requests, start new ones or
@@ -26,9 +32,10 @@
  * returns (dir_enter/dir_leave count those frames).  Loops over requests
  * never keep a pointer across a callback.
  *
- * Stats: requests counts calls of dir_find_user/dir_search, cache_hits
- * those answered from the cache, errors those answered DIR_UNAVAILABLE,
- * reconnects every connection attempt after the first.
+ * Stats: requests counts calls of dir_find_user/dir_search and the
+ * lookups of dir_authenticate/dir_fetch_secret, cache_hits those answered from the cache,
+ * errors those answered DIR_UNAVAILABLE, reconnects every attempt of the
+ * search connection after its first.
  *
  * Writing to a socket the server has closed raises SIGPIPE inside libldap;
  * dir_new() ignores SIGPIPE if nobody has set a handler for it.
@@ -49,35 +56,19 @@
 
 #define DIR_DEFAULT_TIMEOUT_MS 5000
 
-struct dir_req {
-	struct dir *dir;
-	struct dir_req_list *list;      /* the list of dir that holds us */
-	TAILQ_ENTRY(dir_req) link;
-	bool find;                      /* dir_find_user: one entry wanted */
-	char *filter;
-	char **attrs;                   /* NULL: all */
-	bool own_attrs;
-	char *key;                      /* cache key; NULL: not cached */
-	dir_cb *cb;
-	void *arg;
-	int msgid;                      /* -1: nothing outstanding */
-	uint64_t sent_ms;
-	enum dir_status early;          /* the answer, on the early list */
-	struct event *timer;
-	struct dir_answer *answer;      /* what has arrived so far */
-	size_t nseen;                   /* entries seen, copied or not */
-	bool truncated;                 /* some entries were not kept */
-};
+#define DIR_USER_ATTR_LIST \
+	"mail", "mailAlternateAddress", "mailEquivalentAddress", "uid", "cn", \
+	"objectClass", "mailHost", "mailDeliveryOption", \
+	"mailForwardingAddress", "mailQuota", "mailMsgQuota", \
+	"mailUserStatus", "inetUserStatus", "mailMessageStore", \
+	"mailSieveRuleSource", "mailAutoReplyMode", "mailAutoReplyText", \
+	"mailAutoReplySubject", "mgrpRFC822MailMember", "mgrpDeliverTo", \
+	"uniqueMember", "memberURL", "preferredLanguage"
 
-static char *dir_user_attrs[] = {
-	"mail", "mailAlternateAddress", "mailEquivalentAddress", "uid", "cn",
-	"objectClass", "mailHost", "mailDeliveryOption",
-	"mailForwardingAddress", "mailQuota", "mailMsgQuota",
-	"mailUserStatus", "inetUserStatus", "mailMessageStore",
-	"mailSieveRuleSource", "mailAutoReplyMode", "mailAutoReplyText",
-	"mailAutoReplySubject", "mgrpRFC822MailMember", "mgrpDeliverTo",
-	"uniqueMember", "memberURL", "preferredLanguage", NULL
-};
+char *dir_user_attrs[] = { DIR_USER_ATTR_LIST, NULL };
+char *dir_secret_attrs[] = { DIR_USER_ATTR_LIST, "userPassword", NULL };
+
+static const struct dir_conn_ops dir_chan_ops;
 
 static void dir_req_timer_cb(evutil_socket_t, short, void *);
 
@@ -181,18 +172,19 @@ dir_new(struct event_base *base, const struct dir_config *conf)
 	struct dir *dir = xcalloc(1, sizeof(*dir));
 
 	dir->evbase = base;
-	TAILQ_INIT(&dir->queue);
-	TAILQ_INIT(&dir->inflight);
 	TAILQ_INIT(&dir->doomed);
 	TAILQ_INIT(&dir->early);
-	if (!dir_config_copy(dir, conf)) {
+	TAILQ_INIT(&dir->auth_queue);
+	TAILQ_INIT(&dir->auth_binding);
+	if (!dir_config_copy(dir, conf) || !dir_auth_init(dir, conf)) {
+		dir_auth_free(dir);
 		dir_config_free(dir);
 		free(dir);
 		return NULL;
 	}
 	if (conf->cache_max > 0)
 		dir->cache = dir_cache_new(conf->cache_max, DIR_CACHE_MAX_BYTES);
-	dir_conn_init(dir);
+	dir_chan_init(&dir->search, dir, "search", dir->binddn, dir->bindpw);
 	dir_ignore_sigpipe();
 	log_debug("dir_new servers=%zu first=%s timeout_ms=%d cache_max=%zu",
 	    dir->nservers, dir->servers[0].uri, dir->timeout_ms, conf->cache_max);
@@ -201,31 +193,44 @@ dir_new(struct event_base *base, const struct dir_config *conf)
 
 /* ---- requests ---- */
 
-static void
+static struct dir_chan *
+dir_req_inflight_chan(const struct dir_req *req)
+{
+	struct dir_chan *ch = req->chan;
+
+	return ch != NULL && req->list == &ch->inflight ? ch : NULL;
+}
+
+void
 dir_req_move(struct dir_req *req, struct dir_req_list *to)
 {
-	struct dir *dir = req->dir;
+	struct dir_chan *ch = dir_req_inflight_chan(req);
 
-	if (req->list == &dir->inflight)
-		dir->ninflight--;
+	if (ch != NULL)
+		ch->ninflight--;
 	TAILQ_REMOVE(req->list, req, link);
 	TAILQ_INSERT_TAIL(to, req, link);
 	req->list = to;
-	if (to == &dir->inflight)
-		dir->ninflight++;
+	if ((ch = dir_req_inflight_chan(req)) != NULL)
+		ch->ninflight++;
 }
 
 /* Unlink and free; tell the server when it is still working on it. */
-static void
+void
 dir_req_destroy(struct dir_req *req)
 {
 	struct dir *dir = req->dir;
+	struct dir_chan *ch = dir_req_inflight_chan(req);
 
-	if (req->list == &dir->inflight) {
-		dir->ninflight--;
-		if (req->msgid > 0 && dir->conn.state == DIR_CONN_READY)
-			ldap_abandon_ext(dir->conn.ld, req->msgid, NULL, NULL);
+	if (ch != NULL) {
+		ch->ninflight--;
+		if (req->msgid > 0 && ch->conn.state == DIR_CONN_READY)
+			ldap_abandon_ext(ch->conn.ld, req->msgid, NULL, NULL);
 	}
+	if (req->bindconn != NULL)
+		dir_auth_detach(req);
+	if (req->counted)
+		dir->nauth--;
 	TAILQ_REMOVE(req->list, req, link);
 	event_free(req->timer);
 	dir_answer_unref(&req->answer);
@@ -233,6 +238,14 @@ dir_req_destroy(struct dir_req *req)
 		for (size_t i = 0; req->attrs[i] != NULL; i++)
 			free(req->attrs[i]);
 		free(req->attrs);
+	}
+	if (req->password != NULL) {
+		explicit_bzero(req->password, strlen(req->password));
+		free(req->password);
+	}
+	if (req->secret != NULL) {
+		explicit_bzero(req->secret, strlen(req->secret));
+		free(req->secret);
 	}
 	free(req->filter);
 	free(req->key);
@@ -250,7 +263,7 @@ dir_req_cache_put(struct dir *dir, struct dir_req *req, struct dir_answer *a)
 	dir_cache_put(dir->cache, req->key, a, dir_now_ms() + (uint64_t)ttl * 1000);
 }
 
-static void
+void
 dir_deliver(struct dir *dir, dir_cb *cb, void *arg, struct dir_answer *a)
 {
 	dir_enter(dir);
@@ -259,7 +272,8 @@ dir_deliver(struct dir *dir, dir_cb *cb, void *arg, struct dir_answer *a)
 	dir_leave(dir);
 }
 
-/* The request is answered: free it, then run its callback. */
+/* The search of the request is answered: free it, then run its callback
+ * (or, for a login, go on with what follows the lookup). */
 static void
 dir_req_complete(struct dir_req *req, enum dir_status status)
 {
@@ -277,31 +291,63 @@ dir_req_complete(struct dir_req *req, enum dir_status status)
 	if (status == DIR_UNAVAILABLE)
 		dir->stats.errors++;
 	dir_req_cache_put(dir, req, a);
+	if (req->kind == DIR_REQ_AUTH || req->kind == DIR_REQ_SECRET) {
+		dir_auth_found(req, a);
+		return;
+	}
 	dir_req_destroy(req);
 	dir_deliver(dir, cb, arg, a);
 }
 
-void
-dir_req_flush(struct dir *dir)
+/* Whatever the request waits for, it gets "unavailable" now. */
+static void
+dir_req_fail(struct dir_req *req)
 {
+	if (req->binding)
+		dir_auth_finish(req, DIR_AUTH_UNAVAILABLE, DIR_AUTH_R_DIRECTORY);
+	else
+		dir_req_complete(req, DIR_UNAVAILABLE);
+}
+
+void
+dir_req_fail_doomed(struct dir *dir)
+{
+	struct dir_req *req;
+
+	/* Requests made by the callbacks go elsewhere, not here. */
+	while ((req = TAILQ_FIRST(&dir->doomed)) != NULL)
+		dir_req_fail(req);
+}
+
+void
+dir_req_answer_early(struct dir_req *req)
+{
+	dir_req_move(req, &req->dir->early);
+	event_active(req->timer, EV_TIMEOUT, 0);
+}
+
+static void
+dir_chan_flush(struct dir_chan *ch)
+{
+	struct dir *dir = ch->conn.dir;
 	struct dir_req *req;
 	struct timeval limit = { (dir->timeout_ms + 999) / 1000, 0 };
 	int msgid, rc;
 
-	while (dir_conn_can_send(dir) && dir->ninflight < DIR_MAX_INFLIGHT &&
-	    (req = TAILQ_FIRST(&dir->queue)) != NULL) {
+	while (dir_conn_can_send(&ch->conn) && ch->ninflight < DIR_MAX_INFLIGHT &&
+	    (req = TAILQ_FIRST(&ch->queue)) != NULL) {
 		msgid = -1;
-		rc = ldap_search_ext(dir->conn.ld, dir->base, LDAP_SCOPE_SUBTREE,
+		rc = ldap_search_ext(ch->conn.ld, dir->base, LDAP_SCOPE_SUBTREE,
 		    req->filter, req->attrs, 0, NULL, NULL, &limit,
 		    DIR_SIZELIMIT, &msgid);
 		switch (rc) {
 		case LDAP_SUCCESS:
 			req->msgid = msgid;
 			req->sent_ms = dir_now_ms();
-			dir_req_move(req, &dir->inflight);
+			dir_req_move(req, &ch->inflight);
 			break;
 		case LDAP_BUSY:
-			dir_conn_want_write(dir);
+			dir_conn_want_write(&ch->conn);
 			return;
 		case LDAP_FILTER_ERROR:
 		case LDAP_PARAM_ERROR:
@@ -310,76 +356,88 @@ dir_req_flush(struct dir *dir)
 			log_err("dir_search_invalid filter=%s err=\"%s\"",
 			    req->filter, ldap_err2string(rc));
 			req->early = DIR_UNAVAILABLE;
-			dir_req_move(req, &dir->early);
-			event_active(req->timer, EV_TIMEOUT, 0);
+			req->auth_early = DIR_AUTH_UNAVAILABLE;
+			req->auth_reason = DIR_AUTH_R_DIRECTORY;
+			dir_req_answer_early(req);
 			break;
 		default:
-			dir_conn_fail(dir, ldap_err2string(rc));
+			dir_conn_fail(&ch->conn, ldap_err2string(rc));
 			return;
 		}
 	}
 }
 
-void
-dir_req_requeue_all(struct dir *dir)
+/* ---- the search channels' side of their connection (dir_conn_ops) ---- */
+
+static void
+dir_chan_ready(struct dir_conn *c)
 {
+	dir_chan_flush(c->owner);
+}
+
+static void
+dir_chan_dropped(struct dir_conn *c)
+{
+	struct dir_chan *ch = c->owner;
 	struct dir_req *req;
 
 	/* In reverse, to the head: the oldest stay first. */
-	while ((req = TAILQ_LAST(&dir->inflight, dir_req_list)) != NULL) {
-		TAILQ_REMOVE(&dir->inflight, req, link);
-		TAILQ_INSERT_HEAD(&dir->queue, req, link);
-		req->list = &dir->queue;
+	while ((req = TAILQ_LAST(&ch->inflight, dir_req_list)) != NULL) {
+		TAILQ_REMOVE(&ch->inflight, req, link);
+		TAILQ_INSERT_HEAD(&ch->queue, req, link);
+		req->list = &ch->queue;
 		req->msgid = -1;
 		req->nseen = 0;
 		req->truncated = false;
 		dir_answer_unref(&req->answer);
 		req->answer = dir_answer_new();
 	}
-	dir->ninflight = 0;
+	ch->ninflight = 0;
 }
 
-bool
-dir_req_pending(const struct dir *dir)
+static bool
+dir_chan_pending(const struct dir_conn *c)
 {
-	return !TAILQ_EMPTY(&dir->queue) || !TAILQ_EMPTY(&dir->inflight);
+	const struct dir_chan *ch = c->owner;
+
+	return !TAILQ_EMPTY(&ch->queue) || !TAILQ_EMPTY(&ch->inflight);
 }
 
-void
-dir_req_fail_all(struct dir *dir)
+static void
+dir_chan_round_failed(struct dir_conn *c)
 {
+	struct dir_chan *ch = c->owner;
+	struct dir *dir = c->dir;
 	struct dir_req *req;
 
-	while ((req = TAILQ_FIRST(&dir->inflight)) != NULL)
+	while ((req = TAILQ_FIRST(&ch->inflight)) != NULL)
 		dir_req_move(req, &dir->doomed);
-	while ((req = TAILQ_FIRST(&dir->queue)) != NULL)
+	while ((req = TAILQ_FIRST(&ch->queue)) != NULL)
 		dir_req_move(req, &dir->doomed);
-	/* Requests made by the callbacks go to the queue, not here. */
-	while ((req = TAILQ_FIRST(&dir->doomed)) != NULL)
-		dir_req_complete(req, DIR_UNAVAILABLE);
+	dir_req_fail_doomed(dir);
 }
 
 static struct dir_req *
-dir_req_by_msgid(struct dir *dir, int msgid)
+dir_req_by_msgid(struct dir_chan *ch, int msgid)
 {
 	struct dir_req *req;
 
-	TAILQ_FOREACH(req, &dir->inflight, link)
+	TAILQ_FOREACH(req, &ch->inflight, link)
 		if (req->msgid == msgid)
 			return req;
 	return NULL;
 }
 
 static void
-dir_req_entry(struct dir *dir, struct dir_req *req, LDAPMessage *msg)
+dir_req_entry(struct dir_chan *ch, struct dir_req *req, LDAPMessage *msg)
 {
 	struct dir_entry *e;
 	bool cut;
 
-	if (++req->nseen > 1 && req->find) {
+	if (++req->nseen > 1 && req->kind != DIR_REQ_SEARCH) {
 		/* A second match: ambiguous, whatever else comes. */
 		ldap_msgfree(msg);
-		dir_conn_answered(dir);
+		dir_conn_answered(&ch->conn);
 		dir_req_complete(req, DIR_AMBIGUOUS);
 		return;
 	}
@@ -389,59 +447,64 @@ dir_req_entry(struct dir *dir, struct dir_req *req, LDAPMessage *msg)
 		ldap_msgfree(msg);
 		return;
 	}
-	e = dir_entry_from_ldap(dir->conn.ld, msg, DIR_ENTRY_MAX_BYTES, &cut);
+	e = dir_entry_from_ldap(ch->conn.ld, msg, DIR_ENTRY_MAX_BYTES, &cut);
 	ldap_msgfree(msg);
 	if (cut)
 		log_warn("dir_entry_truncated uri=%s dn=\"%s\" max_bytes=%d",
-		    dir_conn_uri(dir), e->dn, DIR_ENTRY_MAX_BYTES);
+		    dir_conn_uri(&ch->conn), e->dn, DIR_ENTRY_MAX_BYTES);
 	dir_answer_add(req->answer, e);
 }
 
 static enum dir_status
-dir_req_status(struct dir *dir, struct dir_req *req, int err,
+dir_req_status(struct dir_chan *ch, struct dir_req *req, int err,
     const char *text)
 {
+	struct dir *dir = req->dir;
 	size_t n = req->answer->n;
 
 	if (err == LDAP_SIZELIMIT_EXCEEDED || err == LDAP_ADMINLIMIT_EXCEEDED) {
 		req->truncated = true;
 	} else if (err != LDAP_SUCCESS) {
 		log_err("dir_search_failed uri=%s base=\"%s\" err=\"%s\" "
-		    "text=\"%s\"", dir_conn_uri(dir), dir->base,
-		    ldap_err2string(err), text != NULL ? text : "");
+		    "text=\"%s\" conn=%s", dir_conn_uri(&ch->conn), dir->base,
+		    ldap_err2string(err), text != NULL ? text : "",
+		    ch->conn.name);
 		return DIR_UNAVAILABLE;
 	}
 	if (req->truncated)
 		log_warn("dir_search_truncated uri=%s entries=%zu kept=%zu "
-		    "filter=%s", dir_conn_uri(dir), req->nseen, n, req->filter);
-	if (req->find)
+		    "filter=%s", dir_conn_uri(&ch->conn), req->nseen, n,
+		    req->filter);
+	if (req->kind != DIR_REQ_SEARCH)
 		return n == 0 ? DIR_NOTFOUND :
 		    n == 1 && !req->truncated ? DIR_OK : DIR_AMBIGUOUS;
 	return n > 0 ? DIR_OK : DIR_NOTFOUND;
 }
 
 static void
-dir_req_result(struct dir *dir, struct dir_req *req, LDAPMessage *msg)
+dir_req_result(struct dir_chan *ch, struct dir_req *req, LDAPMessage *msg)
 {
 	char *text = NULL;
 	int err = LDAP_OTHER, rc;
 	enum dir_status status;
 
-	rc = ldap_parse_result(dir->conn.ld, msg, &err, NULL, &text, NULL,
+	rc = ldap_parse_result(ch->conn.ld, msg, &err, NULL, &text, NULL,
 	    NULL, 1);
 	if (rc != LDAP_SUCCESS)
 		err = rc;
 	req->msgid = -1;                /* finished: nothing to abandon */
-	dir_conn_answered(dir);
-	status = dir_req_status(dir, req, err, text);
+	dir_conn_answered(&ch->conn);
+	status = dir_req_status(ch, req, err, text);
 	ldap_memfree(text);
 	dir_req_complete(req, status);
 }
 
-void
-dir_req_dispatch(struct dir *dir, LDAPMessage *msg)
+static void
+dir_chan_message(struct dir_conn *c, LDAPMessage *msg)
 {
-	struct dir_req *req = dir_req_by_msgid(dir, ldap_msgid(msg));
+	struct dir_chan *ch = c->owner;
+	struct dir *dir = c->dir;
+	struct dir_req *req = dir_req_by_msgid(ch, ldap_msgid(msg));
 
 	if (req == NULL) {              /* cancelled or timed out */
 		ldap_msgfree(msg);
@@ -449,17 +512,87 @@ dir_req_dispatch(struct dir *dir, LDAPMessage *msg)
 	}
 	switch (ldap_msgtype(msg)) {
 	case LDAP_RES_SEARCH_ENTRY:
-		dir_req_entry(dir, req, msg);
+		dir_req_entry(ch, req, msg);
 		break;
 	case LDAP_RES_SEARCH_RESULT:
-		dir_req_result(dir, req, msg);
+		dir_req_result(ch, req, msg);
 		break;
 	default:                        /* references: we chase none */
 		ldap_msgfree(msg);
 		return;
 	}
 	if (!dir->dying)
-		dir_req_flush(dir);
+		dir_chan_flush(ch);
+}
+
+static const struct dir_conn_ops dir_chan_ops = {
+	.ready = dir_chan_ready,
+	.message = dir_chan_message,
+	.dropped = dir_chan_dropped,
+	.round_failed = dir_chan_round_failed,
+	.pending = dir_chan_pending,
+};
+
+void
+dir_chan_init(struct dir_chan *ch, struct dir *dir, const char *name,
+    const char *binddn, const char *bindpw)
+{
+	TAILQ_INIT(&ch->queue);
+	TAILQ_INIT(&ch->inflight);
+	ch->ninflight = 0;
+	dir_conn_init(&ch->conn, dir, &dir_chan_ops, ch, name, binddn, bindpw);
+}
+
+static void
+dir_req_cancel_list(struct dir_req_list *list)
+{
+	struct dir_req *req;
+
+	while ((req = TAILQ_FIRST(list)) != NULL)
+		dir_req_destroy(req);
+}
+
+void
+dir_chan_close(struct dir_chan *ch)
+{
+	dir_conn_close(&ch->conn);
+}
+
+void
+dir_chan_cancel_all(struct dir_chan *ch)
+{
+	dir_req_cancel_list(&ch->inflight);
+	dir_req_cancel_list(&ch->queue);
+}
+
+static void
+dir_req_early_timer(struct dir_req *req)
+{
+	if (req->kind == DIR_REQ_AUTH || req->kind == DIR_REQ_SECRET)
+		dir_auth_finish(req, req->auth_early, req->auth_reason);
+	else
+		dir_req_complete(req, req->early);
+}
+
+/* The timer of a request on a channel's list fired. */
+static void
+dir_req_chan_timeout(struct dir_req *req)
+{
+	struct dir *dir = req->dir;
+	struct dir_chan *ch = req->chan;
+	bool sent = req->list == &ch->inflight, stuck;
+
+	/* Nothing at all came back since we sent it: the server hangs. */
+	stuck = sent && ch->conn.state == DIR_CONN_READY &&
+	    ch->conn.last_read_ms < req->sent_ms;
+	log_warn("dir_timeout uri=%s timeout_ms=%d state=%s conn=%s",
+	    dir_conn_uri(&ch->conn), dir->timeout_ms,
+	    sent ? "sent" : "waiting", ch->conn.name);
+	dir_req_fail(req);
+	if (stuck && !dir->dying)
+		dir_conn_fail(&ch->conn, "no answer within the timeout");
+	else if (!dir->dying)
+		dir_chan_flush(ch);
 }
 
 static void
@@ -467,51 +600,38 @@ dir_req_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct dir_req *req = arg;
 	struct dir *dir = req->dir;
-	bool stuck;
 
 	(void)fd;
 	(void)what;
 	dir_enter(dir);
-	if (req->list == &dir->early) {
-		dir_req_complete(req, req->early);
-		dir_leave(dir);
-		return;
-	}
-	/* Nothing at all came back since we sent it: the server hangs. */
-	stuck = req->list == &dir->inflight &&
-	    dir->conn.state == DIR_CONN_READY &&
-	    dir->conn.last_read_ms < req->sent_ms;
-	log_warn("dir_timeout uri=%s timeout_ms=%d state=%s",
-	    dir_conn_uri(dir), dir->timeout_ms,
-	    req->list == &dir->inflight ? "sent" : "waiting");
-	dir_req_complete(req, DIR_UNAVAILABLE);
-	if (stuck && !dir->dying)
-		dir_conn_fail(dir, "no answer within the timeout");
-	else if (!dir->dying)
-		dir_req_flush(dir);
+	if (req->list == &dir->early)
+		dir_req_early_timer(req);
+	else if (req->binding)
+		dir_auth_timeout(req);
+	else
+		dir_req_chan_timeout(req);
 	dir_leave(dir);
 }
 
-static struct dir_req *
-dir_req_new(struct dir *dir, bool find, char *filter, char **attrs,
-    bool own_attrs, dir_cb *cb, void *arg)
+struct dir_req *
+dir_req_new(struct dir *dir, enum dir_req_kind kind, struct dir_chan *chan,
+    char *filter, char **attrs, bool own_attrs)
 {
 	struct dir_req *req = xcalloc(1, sizeof(*req));
 
 	req->dir = dir;
-	req->find = find;
+	req->kind = kind;
+	req->chan = chan;
 	req->filter = filter;
 	req->attrs = attrs;
 	req->own_attrs = own_attrs;
-	req->cb = cb;
-	req->arg = arg;
 	req->msgid = -1;
 	req->answer = dir_answer_new();
 	req->timer = evtimer_new(dir->evbase, dir_req_timer_cb, req);
 	if (req->timer == NULL)
 		log_panic("dir: evtimer_new failed");
-	TAILQ_INSERT_TAIL(&dir->queue, req, link);
-	req->list = &dir->queue;
+	TAILQ_INSERT_TAIL(&chan->queue, req, link);
+	req->list = &chan->queue;
 	return req;
 }
 
@@ -531,19 +651,27 @@ dir_req_from_cache(struct dir *dir, const char *key, dir_cb *cb, void *arg)
 	return true;
 }
 
-static struct dir_req *
-dir_req_start(struct dir_req *req, char *key)
+void
+dir_req_arm(struct dir_req *req)
 {
 	struct dir *dir = req->dir;
 	struct timeval tv = { dir->timeout_ms / 1000,
 	    (suseconds_t)(dir->timeout_ms % 1000) * 1000 };
 
-	req->key = key;
 	evtimer_add(req->timer, &tv);
-	if (dir_conn_can_send(dir))
-		dir_req_flush(dir);
+}
+
+struct dir_req *
+dir_req_start(struct dir_req *req, char *key)
+{
+	struct dir_chan *ch = req->chan;
+
+	req->key = key;
+	dir_req_arm(req);
+	if (dir_conn_can_send(&ch->conn))
+		dir_chan_flush(ch);
 	else
-		dir_conn_kick(dir);
+		dir_conn_kick(&ch->conn);
 	return req;
 }
 
@@ -567,10 +695,12 @@ dir_find_user(struct dir *dir, const char *address, dir_cb *cb, void *arg)
 	dir->stats.requests++;
 	if (len == 0 || len > DIR_ADDRESS_MAX) {
 		/* Cannot be in the directory; answered on the loop. */
-		req = dir_req_new(dir, true, NULL, NULL, false, cb, arg);
+		req = dir_req_new(dir, DIR_REQ_FIND, &dir->search, NULL, NULL,
+		    false);
+		req->cb = cb;
+		req->arg = arg;
 		req->early = DIR_NOTFOUND;
-		dir_req_move(req, &dir->early);
-		event_active(req->timer, EV_TIMEOUT, 0);
+		dir_req_answer_early(req);
 		return req;
 	}
 	lower = dir_lowercase(address);
@@ -581,8 +711,10 @@ dir_find_user(struct dir *dir, const char *address, dir_cb *cb, void *arg)
 		free(key);
 		return NULL;
 	}
-	req = dir_req_new(dir, true, dir_filter_user(lower), dir_user_attrs,
-	    false, cb, arg);
+	req = dir_req_new(dir, DIR_REQ_FIND, &dir->search,
+	    dir_filter_user(lower), dir_user_attrs, false);
+	req->cb = cb;
+	req->arg = arg;
 	free(lower);
 	return dir_req_start(req, key);
 }
@@ -637,8 +769,10 @@ dir_search(struct dir *dir, const char *filter, const char *const *attrs,
 		return NULL;
 	}
 	copy = dir_attrs_copy(attrs);
-	req = dir_req_new(dir, false, xstrdup(filter), copy, copy != NULL, cb,
-	    arg);
+	req = dir_req_new(dir, DIR_REQ_SEARCH, &dir->search, xstrdup(filter),
+	    copy, copy != NULL);
+	req->cb = cb;
+	req->arg = arg;
 	return dir_req_start(req, key);
 }
 
@@ -646,24 +780,17 @@ void
 dir_cancel(struct dir_req **reqp)
 {
 	struct dir_req *req = *reqp;
+	struct dir_chan *ch;
 	struct dir *dir;
 
 	if (req == NULL)
 		return;
 	*reqp = NULL;
 	dir = req->dir;
+	ch = req->chan;
 	dir_req_destroy(req);
-	if (!dir->dying && dir_conn_can_send(dir))
-		dir_req_flush(dir);
-}
-
-static void
-dir_req_cancel_list(struct dir_req_list *list)
-{
-	struct dir_req *req;
-
-	while ((req = TAILQ_FIRST(list)) != NULL)
-		dir_req_destroy(req);
+	if (!dir->dying && dir_conn_can_send(&ch->conn))
+		dir_chan_flush(ch);
 }
 
 void
@@ -677,12 +804,17 @@ dir_free(struct dir **dirp)
 	if (dir->dying)
 		return;
 	dir->dying = true;
-	/* The connection first: abandoning requests one by one is moot. */
-	dir_conn_close(dir);
-	dir_req_cancel_list(&dir->inflight);
-	dir_req_cancel_list(&dir->queue);
+	/* The connections first: abandoning requests one by one is moot. */
+	dir_chan_close(&dir->search);
+	dir_auth_close(dir);
+	dir_chan_cancel_all(&dir->search);
+	if (dir->secret != NULL)
+		dir_chan_cancel_all(dir->secret);
+	dir_req_cancel_list(&dir->auth_queue);
+	dir_req_cancel_list(&dir->auth_binding);
 	dir_req_cancel_list(&dir->doomed);
 	dir_req_cancel_list(&dir->early);
+	dir_auth_free(dir);
 	dir_cache_free(&dir->cache);
 	dir_config_free(dir);
 	if (dir->busy == 0)
@@ -700,4 +832,5 @@ void
 dir_get_stats(const struct dir *dir, struct dir_stats *st)
 {
 	*st = dir->stats;
+	st->reconnects = dir->search.conn.reconnects;
 }

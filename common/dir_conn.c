@@ -1,13 +1,16 @@
 /*
- * dir_conn: the one connection of a struct dir to the directory, and the
- * failover between its servers.
+ * dir_conn: one connection of a struct dir to the directory, and the
+ * failover between its servers.  A dir has several: the search channel,
+ * the secret reader's and the pool of auth connections; each fails over
+ * on its own, and tells its owner what happened through its ops (see
+ * dir_private.h).
  *
  * Owns the socket, the LDAP handle made on it, the resolver and three
  * events.  Nothing here blocks: the host is resolved numerically or by
  * evdns, the TCP connect is non-blocking and completes on writability,
  * and only then is libldap given the socket (ldap_init_fd), so libldap
  * never connects by itself.  The bind (simple, when a bind DN is set) and
- * every search are asynchronous; answers are pulled with ldap_result() and
+ * every operation of the owner are asynchronous; answers are pulled with ldap_result() and
  * a zero timeout whenever the socket is readable.
  *
  * States: IDLE -> WAIT (timer) -> RESOLVING -> CONNECTING -> BINDING ->
@@ -15,17 +18,18 @@
  *
  * Failure policy: an attempt that fails or times out (timeout_ms, or half
  * of it when there are several servers) moves to the next server, round
- * robin from the failed one.  A dropped connection re-queues the requests
- * in flight and moves on the same way; it only counts as a failed attempt
- * if nothing was answered on it (a server that accepts and then drops
- * every search must not keep us reconnecting).  When every server has
+ * robin from the failed one.  A dropped connection gives the owner back
+ * what was in flight and moves on the same way; it only counts as a
+ * failed attempt if nothing was answered on it (a server that accepts and
+ * then drops every search must not keep us reconnecting).  When every server has
  * failed in a row the waiting requests get DIR_UNAVAILABLE at once and no
  * new attempt starts for DIR_HOLDDOWN_MS.  A drop while idle (the server's
  * idle timeout) is not a failure: the next request reconnects.
  *
  * User callbacks never run from here directly: failing the requests after
  * a failed round happens on the timer, so every function here may be
- * called from inside dir_find_user().
+ * called from inside dir_find_user().  Log lines name the connection
+ * (conn=search, conn=auth1, ...) after the fields that were there first.
  */
 #include "dir_private.h"
 
@@ -51,30 +55,37 @@ static void dir_conn_io_cb(evutil_socket_t, short, void *);
 static void dir_conn_wio_cb(evutil_socket_t, short, void *);
 
 void
-dir_conn_init(struct dir *dir)
+dir_conn_init(struct dir_conn *c, struct dir *dir,
+    const struct dir_conn_ops *ops, void *owner, const char *name,
+    const char *binddn, const char *bindpw)
 {
-	struct dir_conn *c = &dir->conn;
-
+	memset(c, 0, sizeof(*c));
+	c->dir = dir;
+	c->ops = ops;
+	c->owner = owner;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->binddn = binddn;
+	c->bindpw = bindpw;
 	c->state = DIR_CONN_IDLE;
 	c->fd = -1;
 	c->bind_msgid = -1;
-	c->timer = evtimer_new(dir->evbase, dir_conn_timer_cb, dir);
+	c->timer = evtimer_new(dir->evbase, dir_conn_timer_cb, c);
 	if (c->timer == NULL)
 		log_panic("dir: evtimer_new failed");
 }
 
 const char *
-dir_conn_uri(const struct dir *dir)
+dir_conn_uri(const struct dir_conn *c)
 {
-	return dir->servers[dir->conn.cur].uri;
+	return c->dir->servers[c->cur].uri;
 }
 
 static void
-dir_conn_timer_add(struct dir *dir, uint64_t ms)
+dir_conn_timer_add(struct dir_conn *c, uint64_t ms)
 {
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 
-	evtimer_add(dir->conn.timer, &tv);
+	evtimer_add(c->timer, &tv);
 }
 
 /* Per attempt: with several servers leave room to try the next one
@@ -88,9 +99,8 @@ dir_conn_attempt_ms(const struct dir *dir)
 }
 
 static void
-dir_conn_teardown(struct dir *dir)
+dir_conn_teardown(struct dir_conn *c)
 {
-	struct dir_conn *c = &dir->conn;
 	struct evdns_getaddrinfo_request *r = c->dns_req;
 
 	c->dns_req = NULL;
@@ -120,11 +130,9 @@ dir_conn_teardown(struct dir *dir)
 }
 
 void
-dir_conn_close(struct dir *dir)
+dir_conn_close(struct dir_conn *c)
 {
-	struct dir_conn *c = &dir->conn;
-
-	dir_conn_teardown(dir);
+	dir_conn_teardown(c);
 	if (c->timer != NULL)
 		event_free(c->timer);
 	c->timer = NULL;
@@ -135,13 +143,14 @@ dir_conn_close(struct dir *dir)
 
 /* uri failed; `cur` is the server tried next (the same one if alone). */
 static void
-dir_conn_log_next(const struct dir *dir, const char *uri, const char *why)
+dir_conn_log_next(const struct dir_conn *c, const char *uri, const char *why)
 {
-	if (dir->nservers == 1)
-		log_warn("dir_reconnect uri=%s err=\"%s\"", uri, why);
+	if (c->dir->nservers == 1)
+		log_warn("dir_reconnect uri=%s err=\"%s\" conn=%s", uri, why,
+		    c->name);
 	else
-		log_warn("dir_failover uri=%s err=\"%s\" next=%s", uri, why,
-		    dir_conn_uri(dir));
+		log_warn("dir_failover uri=%s err=\"%s\" next=%s conn=%s", uri,
+		    why, dir_conn_uri(c), c->name);
 }
 
 /*
@@ -149,132 +158,123 @@ dir_conn_log_next(const struct dir *dir, const char *uri, const char *why)
  * all have failed in a row, fail the waiting requests (on the timer).
  */
 static void
-dir_conn_attempt_failed(struct dir *dir, const char *why)
+dir_conn_attempt_failed(struct dir_conn *c, const char *why)
 {
-	struct dir_conn *c = &dir->conn;
-	const char *uri = dir_conn_uri(dir);
+	struct dir *dir = c->dir;
+	const char *uri = dir_conn_uri(c);
 
-	dir_conn_teardown(dir);
+	dir_conn_teardown(c);
 	c->failed++;
 	c->cur = (c->cur + 1) % dir->nservers;
 	c->state = DIR_CONN_WAIT;
-	dir_conn_timer_add(dir, 0);
+	dir_conn_timer_add(c, 0);
 	if (c->failed < dir->nservers) {
-		dir_conn_log_next(dir, uri, why);
+		dir_conn_log_next(c, uri, why);
 		return;
 	}
-	log_err("dir_unavailable uri=%s err=\"%s\" servers=%zu retry_ms=%d",
-	    uri, why, dir->nservers, DIR_HOLDDOWN_MS);
+	log_err("dir_unavailable uri=%s err=\"%s\" servers=%zu retry_ms=%d "
+	    "conn=%s", uri, why, dir->nservers, DIR_HOLDDOWN_MS, c->name);
 	c->failed = 0;
 	c->round_failed = true;
 	c->holddown_until = dir_now_ms() + DIR_HOLDDOWN_MS;
 }
 
 void
-dir_conn_fail(struct dir *dir, const char *why)
+dir_conn_fail(struct dir_conn *c, const char *why)
 {
-	struct dir_conn *c = &dir->conn;
-	const char *uri = dir_conn_uri(dir);
+	const char *uri = dir_conn_uri(c);
 	bool answered = c->answered;
 
 	if (c->state != DIR_CONN_READY) {
-		dir_conn_attempt_failed(dir, why);
+		dir_conn_attempt_failed(c, why);
 		return;
 	}
-	dir_conn_teardown(dir);
-	dir_req_requeue_all(dir);
-	if (!dir_req_pending(dir)) {
-		log_info("dir_closed uri=%s err=\"%s\"", uri, why);
+	dir_conn_teardown(c);
+	c->ops->dropped(c);
+	if (!c->ops->pending(c)) {
+		log_info("dir_closed uri=%s err=\"%s\" conn=%s", uri, why,
+		    c->name);
 		return;
 	}
 	if (!answered) {
-		dir_conn_attempt_failed(dir, why);
+		dir_conn_attempt_failed(c, why);
 		return;
 	}
 	c->failed = 0;
-	c->cur = (c->cur + 1) % dir->nservers;
-	dir_conn_log_next(dir, uri, why);
+	c->cur = (c->cur + 1) % c->dir->nservers;
+	dir_conn_log_next(c, uri, why);
 	c->state = DIR_CONN_WAIT;
-	dir_conn_timer_add(dir, 0);
+	dir_conn_timer_add(c, 0);
 }
 
 void
-dir_conn_answered(struct dir *dir)
+dir_conn_answered(struct dir_conn *c)
 {
-	dir->conn.answered = true;
-	dir->conn.failed = 0;
+	c->answered = true;
+	c->failed = 0;
 }
 
 void
-dir_conn_kick(struct dir *dir)
+dir_conn_kick(struct dir_conn *c)
 {
-	struct dir_conn *c = &dir->conn;
 	uint64_t now;
 
 	if (c->state != DIR_CONN_IDLE)
 		return;
 	now = dir_now_ms();
 	c->state = DIR_CONN_WAIT;
-	dir_conn_timer_add(dir, c->holddown_until > now ?
+	dir_conn_timer_add(c, c->holddown_until > now ?
 	    c->holddown_until - now : 0);
 }
 
 bool
-dir_conn_can_send(const struct dir *dir)
+dir_conn_can_send(const struct dir_conn *c)
 {
-	const struct dir_conn *c = &dir->conn;
-
 	return c->state == DIR_CONN_READY &&
 	    (c->wio == NULL || !event_pending(c->wio, EV_WRITE, NULL));
 }
 
 void
-dir_conn_want_write(struct dir *dir)
+dir_conn_want_write(struct dir_conn *c)
 {
-	struct dir_conn *c = &dir->conn;
-
 	if (c->wio == NULL)
-		c->wio = event_new(dir->evbase, c->fd, EV_WRITE, dir_conn_wio_cb,
-		    dir);
+		c->wio = event_new(c->dir->evbase, c->fd, EV_WRITE,
+		    dir_conn_wio_cb, c);
 	if (c->wio == NULL)
 		log_panic("dir: event_new failed");
 	event_add(c->wio, NULL);
 }
 
 static void
-dir_conn_ready(struct dir *dir)
+dir_conn_ready(struct dir_conn *c)
 {
-	struct dir_conn *c = &dir->conn;
-
 	c->state = DIR_CONN_READY;
 	evtimer_del(c->timer);
 	c->holddown_until = 0;
-	log_info("dir_connected uri=%s", dir_conn_uri(dir));
-	dir_req_flush(dir);
+	log_info("dir_connected uri=%s conn=%s", dir_conn_uri(c), c->name);
+	c->ops->ready(c);
 }
 
 static void
-dir_conn_bind(struct dir *dir)
+dir_conn_bind(struct dir_conn *c)
 {
-	struct dir_conn *c = &dir->conn;
 	struct berval cred;
 	int rc;
 
-	cred.bv_val = dir->bindpw != NULL ? dir->bindpw : "";
+	cred.bv_val = (char *)(c->bindpw != NULL ? c->bindpw : "");
 	cred.bv_len = strlen(cred.bv_val);
-	rc = ldap_sasl_bind(c->ld, dir->binddn, LDAP_SASL_SIMPLE, &cred, NULL,
+	rc = ldap_sasl_bind(c->ld, c->binddn, LDAP_SASL_SIMPLE, &cred, NULL,
 	    NULL, &c->bind_msgid);
 	if (rc != LDAP_SUCCESS) {
-		dir_conn_attempt_failed(dir, ldap_err2string(rc));
+		dir_conn_attempt_failed(c, ldap_err2string(rc));
 		return;
 	}
 	c->state = DIR_CONN_BINDING;
 }
 
 static void
-dir_conn_bound(struct dir *dir, LDAPMessage *msg)
+dir_conn_bound(struct dir_conn *c, LDAPMessage *msg)
 {
-	struct dir_conn *c = &dir->conn;
 	char *text = NULL, why[256];
 	int err = LDAP_OTHER, rc;
 
@@ -283,14 +283,14 @@ dir_conn_bound(struct dir *dir, LDAPMessage *msg)
 		err = rc;
 	if (err == LDAP_SUCCESS) {
 		ldap_memfree(text);
-		dir_conn_ready(dir);
+		dir_conn_ready(c);
 		return;
 	}
-	snprintf(why, sizeof(why), "bind as %s: %s%s%s", dir->binddn,
+	snprintf(why, sizeof(why), "bind as %s: %s%s%s", c->binddn,
 	    ldap_err2string(err), text != NULL && *text ? ": " : "",
 	    text != NULL ? text : "");
 	ldap_memfree(text);
-	dir_conn_attempt_failed(dir, why);
+	dir_conn_attempt_failed(c, why);
 }
 
 static void
@@ -305,18 +305,17 @@ dir_conn_sockopts(int fd)
 
 /* The TCP connection is up: give it to libldap, then bind. */
 static void
-dir_conn_open_ldap(struct dir *dir)
+dir_conn_open_ldap(struct dir_conn *c)
 {
-	struct dir_conn *c = &dir->conn;
 	int v3 = LDAP_VERSION3, rc;
 	ber_len_t maxpdu = DIR_PDU_MAX_BYTES;
 	Sockbuf *sb = NULL;
 
 	dir_conn_sockopts(c->fd);
-	rc = ldap_init_fd(c->fd, LDAP_PROTO_TCP, dir_conn_uri(dir), &c->ld);
+	rc = ldap_init_fd(c->fd, LDAP_PROTO_TCP, dir_conn_uri(c), &c->ld);
 	if (rc != LDAP_SUCCESS) {
 		c->ld = NULL;
-		dir_conn_attempt_failed(dir, ldap_err2string(rc));
+		dir_conn_attempt_failed(c, ldap_err2string(rc));
 		return;
 	}
 	ldap_set_option(c->ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
@@ -325,24 +324,22 @@ dir_conn_open_ldap(struct dir *dir)
 	if (ldap_get_option(c->ld, LDAP_OPT_SOCKBUF, &sb) == LDAP_OPT_SUCCESS &&
 	    sb != NULL)
 		ber_sockbuf_ctrl(sb, LBER_SB_OPT_SET_MAX_INCOMING, &maxpdu);
-	c->io = event_new(dir->evbase, c->fd, EV_READ | EV_PERSIST,
-	    dir_conn_io_cb, dir);
+	c->io = event_new(c->dir->evbase, c->fd, EV_READ | EV_PERSIST,
+	    dir_conn_io_cb, c);
 	if (c->io == NULL)
 		log_panic("dir: event_new failed");
 	event_add(c->io, NULL);
 	c->last_read_ms = dir_now_ms();
-	if (dir->binddn == NULL)
-		dir_conn_ready(dir);
+	if (c->binddn == NULL)
+		dir_conn_ready(c);
 	else
-		dir_conn_bind(dir);
+		dir_conn_bind(c);
 }
 
 /* Start a non-blocking connect to the next address of the server. */
 static void
-dir_conn_connect_next(struct dir *dir)
+dir_conn_connect_next(struct dir_conn *c)
 {
-	struct dir_conn *c = &dir->conn;
-
 	while (c->ai_next != NULL) {
 		struct evutil_addrinfo *ai = c->ai_next;
 		int fd;
@@ -358,8 +355,8 @@ dir_conn_connect_next(struct dir *dir)
 		    errno == EINPROGRESS) {
 			c->fd = fd;
 			c->state = DIR_CONN_CONNECTING;
-			c->io = event_new(dir->evbase, fd, EV_WRITE,
-			    dir_conn_connect_cb, dir);
+			c->io = event_new(c->dir->evbase, fd, EV_WRITE,
+			    dir_conn_connect_cb, c);
 			if (c->io == NULL)
 				log_panic("dir: event_new failed");
 			event_add(c->io, NULL);
@@ -368,14 +365,14 @@ dir_conn_connect_next(struct dir *dir)
 		c->last_errno = errno;
 		close(fd);
 	}
-	dir_conn_attempt_failed(dir, strerror(c->last_errno));
+	dir_conn_attempt_failed(c, strerror(c->last_errno));
 }
 
 static void
 dir_conn_connect_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct dir *dir = arg;
-	struct dir_conn *c = &dir->conn;
+	struct dir_conn *c = arg;
+	struct dir *dir = c->dir;
 	socklen_t len = sizeof(int);
 	int err = 0;
 
@@ -386,12 +383,12 @@ dir_conn_connect_cb(evutil_socket_t fd, short what, void *arg)
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err == 0) {
-		dir_conn_open_ldap(dir);
+		dir_conn_open_ldap(c);
 	} else {
 		c->last_errno = err;
 		close(c->fd);
 		c->fd = -1;
-		dir_conn_connect_next(dir);
+		dir_conn_connect_next(c);
 	}
 	dir_leave(dir);
 }
@@ -401,8 +398,7 @@ dir_conn_connect_cb(evutil_socket_t fd, short what, void *arg)
 static void
 dir_conn_resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
 {
-	struct dir *dir = arg;
-	struct dir_conn *c = &dir->conn;
+	struct dir_conn *c = arg;
 
 	if (result == EVUTIL_EAI_CANCEL)
 		return;
@@ -410,13 +406,12 @@ dir_conn_resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
 	c->gai_result = result;
 	c->ai = c->ai_next = result == 0 ? res : NULL;
 	c->resolved = true;
-	dir_conn_timer_add(dir, 0);
+	dir_conn_timer_add(c, 0);
 }
 
 static void
-dir_conn_resolve(struct dir *dir, const struct dir_server *s)
+dir_conn_resolve(struct dir_conn *c, const struct dir_server *s)
 {
-	struct dir_conn *c = &dir->conn;
 	struct evutil_addrinfo hints, *res = NULL;
 	struct evdns_getaddrinfo_request *r;
 
@@ -427,97 +422,95 @@ dir_conn_resolve(struct dir *dir, const struct dir_server *s)
 	hints.ai_flags = EVUTIL_AI_NUMERICHOST | EVUTIL_AI_NUMERICSERV;
 	if (evutil_getaddrinfo(s->host, s->port, &hints, &res) == 0) {
 		c->ai = c->ai_next = res;
-		dir_conn_connect_next(dir);
+		dir_conn_connect_next(c);
 		return;
 	}
 	hints.ai_flags = EVUTIL_AI_NUMERICSERV | EVUTIL_AI_ADDRCONFIG;
 	if (c->dns == NULL)
-		c->dns = evdns_base_new(dir->evbase,
+		c->dns = evdns_base_new(c->dir->evbase,
 		    EVDNS_BASE_INITIALIZE_NAMESERVERS |
 		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (c->dns == NULL) {
-		dir_conn_attempt_failed(dir, "cannot start the resolver");
+		dir_conn_attempt_failed(c, "cannot start the resolver");
 		return;
 	}
 	r = evdns_getaddrinfo(c->dns, s->host, s->port, &hints,
-	    dir_conn_resolved_cb, dir);
+	    dir_conn_resolved_cb, c);
 	if (r != NULL)
 		c->dns_req = r;
 }
 
 static void
-dir_conn_attempt(struct dir *dir)
+dir_conn_attempt(struct dir_conn *c)
 {
-	struct dir_conn *c = &dir->conn;
+	struct dir *dir = c->dir;
 
 	if (c->attempts++ > 0)
-		dir->stats.reconnects++;
-	log_debug("dir_connect uri=%s", dir_conn_uri(dir));
+		c->reconnects++;
+	log_debug("dir_connect uri=%s conn=%s", dir_conn_uri(c), c->name);
 	c->state = DIR_CONN_RESOLVING;
 	c->resolved = false;
 	c->deadline_ms = dir_now_ms() + dir_conn_attempt_ms(dir);
-	dir_conn_timer_add(dir, dir_conn_attempt_ms(dir));
-	dir_conn_resolve(dir, &dir->servers[c->cur]);
+	dir_conn_timer_add(c, dir_conn_attempt_ms(dir));
+	dir_conn_resolve(c, &dir->servers[c->cur]);
 }
 
 static void
-dir_conn_resolving_timer(struct dir *dir)
+dir_conn_resolving_timer(struct dir_conn *c)
 {
-	struct dir_conn *c = &dir->conn;
 	uint64_t now;
 
 	if (!c->resolved) {
-		dir_conn_attempt_failed(dir, "timeout");
+		dir_conn_attempt_failed(c, "timeout");
 		return;
 	}
 	c->resolved = false;
 	if (c->gai_result != 0) {
-		dir_conn_attempt_failed(dir, evutil_gai_strerror(c->gai_result));
+		dir_conn_attempt_failed(c, evutil_gai_strerror(c->gai_result));
 		return;
 	}
 	now = dir_now_ms();
-	dir_conn_timer_add(dir, c->deadline_ms > now ? c->deadline_ms - now : 0);
-	dir_conn_connect_next(dir);
+	dir_conn_timer_add(c, c->deadline_ms > now ? c->deadline_ms - now : 0);
+	dir_conn_connect_next(c);
 }
 
 static void
-dir_conn_wait_timer(struct dir *dir)
+dir_conn_wait_timer(struct dir_conn *c)
 {
-	struct dir_conn *c = &dir->conn;
-
 	if (c->round_failed) {
 		c->round_failed = false;
 		c->state = DIR_CONN_IDLE;
-		dir_req_fail_all(dir);
+		c->ops->round_failed(c);
 		return;
 	}
-	if (!dir_req_pending(dir)) {
+	if (!c->ops->pending(c)) {
 		/* Nobody waits any more: the next request starts afresh. */
 		c->state = DIR_CONN_IDLE;
 		c->failed = 0;
 		return;
 	}
-	dir_conn_attempt(dir);
+	dir_conn_attempt(c);
 }
 
 static void
 dir_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct dir *dir = arg;
+	struct dir_conn *c = arg;
+	struct dir *dir = c->dir;
 
 	(void)fd;
 	(void)what;
 	dir_enter(dir);
-	switch (dir->conn.state) {
+	switch (c->state) {
 	case DIR_CONN_WAIT:
-		dir_conn_wait_timer(dir);
+		dir_conn_wait_timer(c);
 		break;
 	case DIR_CONN_RESOLVING:
-		dir_conn_resolving_timer(dir);
+		dir_conn_resolving_timer(c);
 		break;
 	case DIR_CONN_CONNECTING:
 	case DIR_CONN_BINDING:
-		dir_conn_attempt_failed(dir, "timeout");
+		dir_conn_attempt_failed(c, "timeout");
 		break;
 	case DIR_CONN_IDLE:
 	case DIR_CONN_READY:
@@ -536,32 +529,31 @@ dir_conn_ldap_err(LDAP *ld)
 }
 
 static void
-dir_conn_handle(struct dir *dir, LDAPMessage *msg)
+dir_conn_handle(struct dir_conn *c, LDAPMessage *msg)
 {
-	struct dir_conn *c = &dir->conn;
 	int msgid = ldap_msgid(msg);
 
 	if (msgid == 0) {
 		/* Unsolicited: RFC 4511 4.4.1 Notice of Disconnection. */
 		ldap_msgfree(msg);
-		dir_conn_fail(dir, "notice of disconnection");
+		dir_conn_fail(c, "notice of disconnection");
 		return;
 	}
 	if (c->state == DIR_CONN_BINDING) {
 		if (msgid == c->bind_msgid)
-			dir_conn_bound(dir, msg);
+			dir_conn_bound(c, msg);
 		else
 			ldap_msgfree(msg);
 		return;
 	}
-	dir_req_dispatch(dir, msg);
+	c->ops->message(c, msg);
 }
 
 /* Take every message libldap has for us, a batch at a time. */
 static void
-dir_conn_drain(struct dir *dir)
+dir_conn_drain(struct dir_conn *c)
 {
-	struct dir_conn *c = &dir->conn;
+	struct dir *dir = c->dir;
 	unsigned gen = c->gen;
 
 	for (int i = 0; i < DIR_READ_BATCH; i++) {
@@ -573,11 +565,11 @@ dir_conn_drain(struct dir *dir)
 		if (rc == 0)
 			return;
 		if (rc < 0 || msg == NULL) {
-			dir_conn_fail(dir, dir_conn_ldap_err(c->ld));
+			dir_conn_fail(c, dir_conn_ldap_err(c->ld));
 			return;
 		}
 		c->last_read_ms = dir_now_ms();
-		dir_conn_handle(dir, msg);
+		dir_conn_handle(c, msg);
 		if (dir->dying || c->gen != gen)
 			return;
 	}
@@ -588,12 +580,13 @@ dir_conn_drain(struct dir *dir)
 static void
 dir_conn_io_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct dir *dir = arg;
+	struct dir_conn *c = arg;
+	struct dir *dir = c->dir;
 
 	(void)fd;
 	(void)what;
 	dir_enter(dir);
-	dir_conn_drain(dir);
+	dir_conn_drain(c);
 	dir_leave(dir);
 }
 
@@ -601,14 +594,15 @@ dir_conn_io_cb(evutil_socket_t fd, short what, void *arg)
 static void
 dir_conn_wio_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct dir *dir = arg;
-	unsigned gen = dir->conn.gen;
+	struct dir_conn *c = arg;
+	struct dir *dir = c->dir;
+	unsigned gen = c->gen;
 
 	(void)fd;
 	(void)what;
 	dir_enter(dir);
-	dir_conn_drain(dir);
-	if (!dir->dying && dir->conn.gen == gen)
-		dir_req_flush(dir);
+	dir_conn_drain(c);
+	if (!dir->dying && c->gen == gen && c->state == DIR_CONN_READY)
+		c->ops->ready(c);
 	dir_leave(dir);
 }

@@ -131,6 +131,25 @@ dir_entry_dup(const struct dir_entry *e)
 }
 
 void
+dir_entry_remove(struct dir_entry *e, const char *attr)
+{
+	struct dir_attr *a = dir_entry_find(e, attr);
+	size_t i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < a->nvals; i++) {
+		explicit_bzero(a->vals[i], strlen(a->vals[i]));
+		free(a->vals[i]);
+	}
+	free(a->vals);
+	free(a->name);
+	i = (size_t)(a - e->attrs);
+	memmove(a, a + 1, (e->nattrs - i - 1) * sizeof(*a));
+	e->nattrs--;
+}
+
+void
 dir_entry_free(struct dir_entry **ep)
 {
 	struct dir_entry *e = *ep;
