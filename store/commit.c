@@ -30,25 +30,11 @@
 
 #include "db.h"
 #include "durable.h"
+#include "commit.h"
 #include "log.h"
 #include "store.h"
 #include "xmalloc.h"
 
-#define COMMIT_PATH 4352
-
-struct commit_link {
-	char path[COMMIT_PATH];
-};
-
-/* State of one batch, rebuilt by every run of the write transaction. */
-struct commit_batch {
-	struct commit_req *reqs;
-	struct commit_link *links;
-	size_t nlinks, caplinks;
-	char **dirs;
-	size_t ndirs, capdirs;
-	time_t now;
-};
 
 static struct {
 	pthread_mutex_t lock;
@@ -89,14 +75,7 @@ commit_req_free(struct commit_req **reqp)
 	*reqp = NULL;
 }
 
-static void
-commit_result(struct commit_rcpt *r, int code, const char *text)
-{
-	r->code = code;
-	snprintf(r->text, sizeof(r->text), "%s", text);
-}
-
-static void
+void
 commit_batch_add_dir(struct commit_batch *b, const char *dir)
 {
 	for (size_t i = 0; i < b->ndirs; i++)
@@ -109,7 +88,17 @@ commit_batch_add_dir(struct commit_batch *b, const char *dir)
 	b->dirs[b->ndirs++] = xstrdup(dir);
 }
 
-static void
+void
+commit_batch_add_unlink(struct commit_batch *b, const char *path)
+{
+	if (b->nunlinks == b->capunlinks) {
+		b->capunlinks = b->capunlinks ? b->capunlinks * 2 : 32;
+		b->unlinks = xrealloc(b->unlinks, b->capunlinks * sizeof(*b->unlinks));
+	}
+	snprintf(b->unlinks[b->nunlinks++].path, COMMIT_PATH, "%s", path);
+}
+
+void
 commit_batch_add_link(struct commit_batch *b, const char *path)
 {
 	if (b->nlinks == b->caplinks) {
@@ -126,6 +115,7 @@ commit_batch_reset(struct commit_batch *b)
 		free(b->dirs[i]);
 	b->ndirs = 0;
 	b->nlinks = 0;
+	b->nunlinks = 0;
 }
 
 static void
@@ -137,7 +127,7 @@ commit_undo_links(struct commit_batch *b)
 }
 
 /* link(2), replacing an unacknowledged leftover (see the file comment). */
-static int
+int
 commit_link(const char *src, const char *dst)
 {
 	if (link(src, dst) == 0)
@@ -150,84 +140,15 @@ commit_link(const char *src, const char *dst)
 	return link(src, dst);
 }
 
-/* Copy a received file into another partition's tmp (rare: recipients of
- * one message on several partitions). */
-static char *
-commit_copy_to(const char *src, const struct partition *part)
-{
-	char dir[4096], *dst;
-	char buf[65536];
-	ssize_t n;
-	int in, out;
-
-	userarea_tmp_dir(part, dir, sizeof(dir));
-	dst = xasprintf("%s/copy.%ld.%p", dir, (long)getpid(), (void *)&n);
-	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1)
-		goto fail;
-	if ((out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1) {
-		close(in);
-		goto fail;
-	}
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n) {
-			n = -1;
-			break;
-		}
-	close(in);
-	if (n < 0 || durable_fsync(out) == -1) {
-		close(out);
-		unlink(dst);
-		goto fail;
-	}
-	close(out);
-	return dst;
-fail:
-	log_err("copy(\"%s\", \"%s\"): %s", src, dst, strerror(errno));
-	free(dst);
-	return NULL;
-}
-
-/* Make a text (the quota warning) into a durable receive file. */
-static char *
-commit_write_text(const struct partition *part, const char *text, size_t len)
-{
-	char dir[4096];
-	static unsigned long seq;
-
-	userarea_tmp_dir(part, dir, sizeof(dir));
-	char *path = xasprintf("%s/notice.%ld.%lu", dir, (long)getpid(), ++seq);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd == -1 || write(fd, text, len) != (ssize_t)len ||
-	    durable_fsync(fd) == -1) {
-		log_err("write(\"%s\"): %s", path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		unlink(path);
-		free(path);
-		return NULL;
-	}
-	close(fd);
-	return path;
-}
-
-struct commit_msg {
-	const char *src;
-	uint64_t size;
-	uint32_t header_size;
-	time_t internaldate;
-	const char *envelope;
-	size_t envlen;
-};
-
 /* Link one message into a mailbox and record it; updates *mb and *u. */
-static int
+int
 commit_add_message(MDB_txn *txn, struct commit_batch *b, const char *dir, struct midx_mailbox *mb, struct midx_user *u,
     const struct commit_msg *m, uint32_t *uid_out)
 {
 	char path[COMMIT_PATH];
 	uint32_t uid = mb->uidnext;
 	struct midx_message rec = {
-		.flags = MFLAG_RECENT, .header_size = m->header_size,
+		.flags = m->flags, .header_size = m->header_size,
 		.internaldate = m->internaldate, .size = m->size,
 		.modseq = mb->highestmodseq + 1,
 	};
@@ -239,7 +160,7 @@ commit_add_message(MDB_txn *txn, struct commit_batch *b, const char *dir, struct
 	}
 	commit_batch_add_link(b, path);
 	commit_batch_add_dir(b, dir);
-	int rc = mindex_message_put(commit.db, txn, mb->id, uid, &rec,
+	int rc = mindex_message_put(b->db, txn, mb->id, uid, &rec,
 	    m->envelope, m->envlen);
 	if (rc != 0)
 		return rc;
@@ -252,170 +173,28 @@ commit_add_message(MDB_txn *txn, struct commit_batch *b, const char *dir, struct
 	return 0;
 }
 
-static int
-commit_open_inbox(MDB_txn *txn, const struct partition *part,
-    const char *user, struct midx_mailbox *mb, char *dir, size_t dirlen)
+int
+commit_open_mailbox(MDB_txn *txn, struct commit_batch *b,
+    const struct partition *part, const char *user, const char *name,
+    bool create, struct midx_mailbox *mb, char *dir, size_t dirlen)
 {
-	int rc = mindex_mailbox_get(commit.db, txn, user, "INBOX", mb);
+	int rc = mindex_mailbox_get(b->db, txn, user, name, mb);
 
 	if (rc == 0) {
 		userarea_mailbox_dir(part, user, mb->id, dir, dirlen);
 		return 0;
 	}
-	if (rc != MDB_NOTFOUND)
+	if (rc != MDB_NOTFOUND || !create)
 		return rc;
 	memset(mb, 0, sizeof(*mb));
-	if ((rc = mindex_next_mailbox_id(commit.db, txn, &mb->id)) != 0)
+	if ((rc = mindex_next_mailbox_id(b->db, txn, &mb->id)) != 0)
 		return rc;
 	userarea_mailbox_dir(part, user, mb->id, dir, dirlen);
-	if (!userarea_mailbox_create(dir, "INBOX", (uint32_t)time(NULL),
+	if (!userarea_mailbox_create(dir, name, (uint32_t)b->now,
 	    &mb->uidvalidity))
 		return -1;
 	mb->uidnext = 1;
-	return 0;
-}
-
-/* The quota warning, delivered in the same transaction. */
-static int
-commit_quota_warning(MDB_txn *txn, struct commit_batch *b,
-    const struct partition *part, const struct commit_rcpt *r,
-    const char *dir, struct midx_mailbox *mb, struct midx_user *u)
-{
-	size_t len, envlen;
-	char *text = quota_warning_text(commit.batch_cfg, r->user, &r->quota, u, &len);
-	char *src = commit_write_text(part, text, len);
-	uint32_t uid;
-	int rc = -1;
-
-	if (src != NULL) {
-		char *env = mindex_envelope(text, len, &envlen);
-		struct commit_msg m = { .src = src, .size = len,
-		    .header_size = (uint32_t)(strstr(text, "\r\n\r\n") - text + 4),
-		    .internaldate = b->now, .envelope = env, .envlen = envlen };
-		rc = commit_add_message(txn, b, dir, mb, u, &m, &uid);
-		unlink(src);
-		free(src);
-		free(env);
-	}
-	free(text);
-	if (rc == 0)
-		u->warned = 1;
-	return rc;
-}
-
-/* The partition that holds the user: the index knows where existing users
- * live; new users go where the directory says. */
-static const struct partition *
-commit_user_partition(const struct commit_rcpt *r, struct midx_user *u)
-{
-	if (u->partition[0] == '\0') {
-		snprintf(u->partition, sizeof(u->partition), "%s", r->part->name);
-		return r->part;
-	}
-	return config_partition(commit.batch_cfg, u->partition);
-}
-
-static bool
-commit_quota_refused(struct commit_batch *b, const struct commit_req *req,
-    struct commit_rcpt *r, struct midx_user *u)
-{
-	if (req->guaranteed)
-		return false;
-	enum quota_verdict v = quota_check(commit.batch_cfg, &r->quota, u, req->size,
-	    b->now);
-	if (v == QUOTA_OK)
-		return false;
-	if (u->overquota_since == 0)
-		u->overquota_since = b->now;
-	if (v == QUOTA_OVER_GRACE)
-		commit_result(r, 452, "4.2.2 Mailbox full, try again later");
-	else
-		commit_result(r, 552, "5.2.2 Mailbox full");
-	return true;
-}
-
-/* Deliver into the user's INBOX; -1 means a file system failure (the
- * recipient gets 452), other non-zero values are LMDB errors (abort). */
-static int
-commit_store_inbox(MDB_txn *txn, struct commit_batch *b,
-    const struct commit_req *req, struct commit_rcpt *r,
-    const struct partition *part, struct midx_user *u)
-{
-	struct midx_mailbox mb;
-	char dir[4096], reply[160], *copy = NULL;
-	uint32_t uid;
-	struct commit_msg m = { .src = req->tmp_path, .size = req->size,
-	    .header_size = req->header_size, .internaldate = req->internaldate,
-	    .envelope = req->envelope, .envlen = req->envlen };
-	int rc = commit_open_inbox(txn, part, r->user, &mb, dir, sizeof(dir));
-
-	if (rc != 0)
-		return rc;
-	if (strcmp(part->path, req->part->path) != 0 && (m.src = copy = commit_copy_to(req->tmp_path,
-	    part)) == NULL)
-		return -1;
-	rc = commit_add_message(txn, b, dir, &mb, u, &m, &uid);
-	if (copy != NULL) {
-		unlink(copy);
-		free(copy);
-	}
-	if (rc != 0)
-		return rc;
-	/* The grace period runs from the moment the mailbox is full. */
-	u->overquota_since = quota_check(commit.batch_cfg, &r->quota, u, 0,
-	    b->now) == QUOTA_OK ? 0 : b->now;
-	if (!u->warned && quota_past_warning(commit.batch_cfg, &r->quota, u) &&
-	    (rc = commit_quota_warning(txn, b, part, r, dir, &mb, u)) == -1)
-		rc = 0;         /* the warning is best effort */
-	else if (u->warned && !quota_past_warning(commit.batch_cfg, &r->quota, u))
-		u->warned = 0;
-	if (rc == 0)
-		rc = mindex_mailbox_put(commit.db, txn, r->user, "INBOX", &mb);
-	snprintf(reply, sizeof(reply), "2.0.0 Delivered uid=%u", uid);
-	commit_result(r, 250, reply);
-	return rc;
-}
-
-static int
-commit_deliver_rcpt(MDB_txn *txn, struct commit_batch *b,
-    struct commit_req *req, struct commit_rcpt *r)
-{
-	struct midx_user u;
-	const struct partition *part;
-	int rc = mindex_user_get(commit.db, txn, r->user, &u);
-
-	if (rc == MDB_NOTFOUND)
-		memset(&u, 0, sizeof(u));
-	else if (rc != 0)
-		return rc;
-	if ((part = commit_user_partition(r, &u)) == NULL) {
-		commit_result(r, 451, "4.3.0 User's partition is not configured");
-		return 0;
-	}
-	if (!commit_quota_refused(b, req, r, &u)) {
-		rc = commit_store_inbox(txn, b, req, r, part, &u);
-		if (rc == -1) {
-			commit_result(r, 452, "4.3.1 Insufficient system storage");
-			return 0;
-		}
-		if (rc != 0)
-			return rc;
-	}
-	return mindex_user_put(commit.db, txn, r->user, &u);
-}
-
-/* Same user twice in one transaction: one delivery, the same answer. */
-static bool
-commit_duplicate(struct commit_req *req, size_t i)
-{
-	for (size_t j = 0; j < i; j++)
-		if (strcmp(req->rcpts[j].user, req->rcpts[i].user) == 0) {
-			req->rcpts[i].code = req->rcpts[j].code;
-			memcpy(req->rcpts[i].text, req->rcpts[j].text,
-			    sizeof(req->rcpts[i].text));
-			return true;
-		}
-	return false;
+	return mindex_mailbox_put(b->db, txn, user, name, mb);
 }
 
 /*
@@ -457,16 +236,10 @@ commit_txn(MDB_txn *txn, void *arg)
 
 	commit_undo_links(b);
 	commit_batch_reset(b);
-	for (struct commit_req *req = b->reqs; req != NULL; req = req->next)
-		for (size_t i = 0; i < req->nrcpts; i++)
-			req->rcpts[i].code = 0;
 	for (struct commit_req *req = b->reqs; req != NULL; req = req->next) {
-		for (size_t i = 0; i < req->nrcpts; i++) {
-			if (commit_duplicate(req, i))
-				continue;
-			if ((rc = commit_deliver_rcpt(txn, b, req, &req->rcpts[i])) != 0)
-				return rc;
-		}
+		rc = req->op != NULL ? req->op(txn, b, req) : deliver_req(txn, b, req);
+		if (rc != 0)
+			return rc;
 	}
 	return commit_sync(b);
 }
@@ -475,30 +248,41 @@ commit_txn(MDB_txn *txn, void *arg)
 static void
 commit_fail_delivered(struct commit_req *reqs, bool txn_failed)
 {
-	for (struct commit_req *req = reqs; req != NULL; req = req->next)
+	for (struct commit_req *req = reqs; req != NULL; req = req->next) {
+		req->failed = txn_failed;
 		for (size_t i = 0; i < req->nrcpts; i++) {
 			struct commit_rcpt *r = &req->rcpts[i];
-			if (r->code == 0 || (txn_failed && r->code == 250))
-				commit_result(r, 452,
+			if (r->code == 0 || (txn_failed && r->code == 250)) {
+				r->code = 452;
+				snprintf(r->text, sizeof(r->text),
 				    "4.3.1 Insufficient system storage");
+			}
 		}
+	}
 }
 
 static void
 commit_run(struct commit_req *reqs)
 {
-	struct commit_batch b = { .reqs = reqs, .now = time(NULL) };
+	struct commit_batch b = { .reqs = reqs, .now = time(NULL),
+	    .db = commit.db, .cfg = commit.batch_cfg };
 
-	int rc = db_write(commit.db, commit_txn, &b);
+	int rc = db_write(b.db, commit_txn, &b);
 	if (rc != 0) {
 		log_err("commit failed: %s", rc > 0 && rc < 200 ? strerror(rc) :
 		    mdb_strerror(rc));
 		commit_undo_links(&b);
+	} else {
+		for (size_t i = 0; i < b.nunlinks; i++)
+			if (unlink(b.unlinks[i].path) == -1 && errno != ENOENT)
+				log_err("unlink(\"%s\"): %s", b.unlinks[i].path,
+				    strerror(errno));
 	}
 	commit_fail_delivered(reqs, rc != 0);
 	commit_batch_reset(&b);
 	free(b.dirs);
 	free(b.links);
+	free(b.unlinks);
 }
 
 static void *

@@ -21,6 +21,8 @@ static const struct conf_key store_keys[] = {
 	{ "local.ldap.basedn", CONF_STR, "", "search base" },
 	{ "local.ldap.binddn", CONF_STR, NULL, "bind DN (empty: anonymous)" },
 	{ "local.ldap.bindpw", CONF_STR, NULL, "bind password" },
+	{ "local.ldap.loginfilter", CONF_STR, NULL, "finds a login's entry (%s %U %D)" },
+	{ "local.ldap.defaultdomain", CONF_STR, NULL, "domain of logins without @" },
 	{ "local.ldap.timeout", CONF_DURATION, "pt5s", "per request" },
 	{ "local.ldap.cache.size", CONF_INT, "10000", "cached answers" },
 	{ "local.ldap.cache.ttl", CONF_DURATION, "pt60s", "positive answers" },
@@ -35,6 +37,22 @@ static const struct conf_key store_keys[] = {
 	{ "service.lmtp.maxheaderfields", CONF_INT, "1000", "header fields" },
 	{ "service.lmtp.maxerrors", CONF_INT, "20", "protocol errors before hang-up" },
 	{ "service.lmtp.idletimeout", CONF_DURATION, "pt5m", "idle session" },
+	{ "service.imap.listen", CONF_LIST, "", "IMAP listeners (143)" },
+	{ "service.imap.tlslisten", CONF_LIST, "", "IMAP listeners with implicit TLS (993)" },
+	{ "local.tls.certfile", CONF_STR, "", "PEM certificate chain" },
+	{ "local.tls.keyfile", CONF_STR, "", "PEM private key" },
+	{ "local.tls.minprotocol", CONF_STR, "TLSv1.2", "TLSv1.2 or TLSv1.3" },
+	{ "local.tls.ciphers", CONF_STR, NULL, "TLS <= 1.2 cipher list" },
+	{ "service.imap.maxsessions", CONF_INT, "10000", "concurrent sessions" },
+	{ "service.imap.maxsessionsperclient", CONF_INT, "100", "sessions per client address" },
+	{ "service.imap.maxsessionsperuser", CONF_INT, "50", "sessions per user" },
+	{ "service.imap.maxlinelength", CONF_INT, "8192", "command line bytes" },
+	{ "service.imap.maxcommandsize", CONF_SIZE, "64k", "command bytes, literals included (not APPEND)" },
+	{ "service.imap.maxerrors", CONF_INT, "20", "protocol errors before BYE" },
+	{ "service.imap.maxbadlogins", CONF_INT, "3", "failed logins before BYE" },
+	{ "service.imap.plaintextmincipher", CONF_INT, "1", "0: passwords allowed without TLS" },
+	{ "service.imap.preauthtimeout", CONF_DURATION, "pt1m", "idle time before login" },
+	{ "service.imap.idletimeout", CONF_DURATION, "pt30m", "idle time after login" },
 	{ "store.mailhosts", CONF_LIST, NULL, "mailHost values that mean this store" },
 	{ "store.dbdir", CONF_STR, "/var/lib/mailsuite/db", "system area (LMDB)" },
 	{ "store.dbmapsize", CONF_SIZE, "64m", "initial LMDB map size" },
@@ -52,7 +70,8 @@ static const struct conf_key store_keys[] = {
 };
 
 static const char *const store_namespaces[] = {
-	"store.", "service.lmtp.", "local.ldap.", NULL
+	"store.", "service.lmtp.", "service.imap.", "local.ldap.", "local.tls.",
+	NULL
 };
 
 
@@ -102,6 +121,25 @@ config_fill_limits(struct store_config *cfg, char **errs)
 	cfg->idle_timeout = (int)conf_duration(c, "service.lmtp.idletimeout");
 	cfg->fsync_threads = (int)conf_int(c, "store.fsyncthreads");
 	cfg->quota_warn_pct = (int)conf_int(c, "store.quotawarn");
+	cfg->imap_max_sessions = (int)conf_int(c, "service.imap.maxsessions");
+	cfg->imap_max_per_client = (int)conf_int(c, "service.imap.maxsessionsperclient");
+	cfg->imap_max_per_user = (int)conf_int(c, "service.imap.maxsessionsperuser");
+	cfg->imap_max_line = (int)conf_int(c, "service.imap.maxlinelength");
+	cfg->imap_max_command = (int)conf_size(c, "service.imap.maxcommandsize");
+	cfg->imap_max_errors = (int)conf_int(c, "service.imap.maxerrors");
+	cfg->imap_max_bad_logins = (int)conf_int(c, "service.imap.maxbadlogins");
+	cfg->imap_plaintext_min = (int)conf_int(c, "service.imap.plaintextmincipher");
+	cfg->imap_preauth_timeout = (int)conf_duration(c, "service.imap.preauthtimeout");
+	cfg->imap_idle_timeout = (int)conf_duration(c, "service.imap.idletimeout");
+	nerr += config_range(errs, "service.imap.maxsessions", cfg->imap_max_sessions, 1, 1000000);
+	nerr += config_range(errs, "service.imap.maxsessionsperclient", cfg->imap_max_per_client, 1, 1000000);
+	nerr += config_range(errs, "service.imap.maxsessionsperuser", cfg->imap_max_per_user, 1, 1000000);
+	nerr += config_range(errs, "service.imap.maxlinelength", cfg->imap_max_line, 1024, 1 << 20);
+	nerr += config_range(errs, "service.imap.maxcommandsize", cfg->imap_max_command, 4096, 64 << 20);
+	nerr += config_range(errs, "service.imap.maxerrors", cfg->imap_max_errors, 1, 100000);
+	nerr += config_range(errs, "service.imap.maxbadlogins", cfg->imap_max_bad_logins, 1, 1000);
+	nerr += config_range(errs, "service.imap.preauthtimeout", cfg->imap_preauth_timeout, 1, 86400);
+	nerr += config_range(errs, "service.imap.idletimeout", cfg->imap_idle_timeout, 1, 86400);
 	nerr += config_range(errs, "service.lmtp.maxsessions", cfg->max_sessions, 1, 1000000);
 	nerr += config_range(errs, "service.lmtp.maxrecipients", cfg->max_rcpts, 1, 100000);
 	nerr += config_range(errs, "service.lmtp.maxlinelength", cfg->max_line, 512, 65536);
@@ -125,6 +163,12 @@ config_fill(struct store_config *cfg)
 	cfg->mailhosts = conf_list(c, conf_str(c, "store.mailhosts") ?
 	    "store.mailhosts" : "local.hostname", NULL);
 	cfg->lmtp_listen = conf_list(c, "service.lmtp.listen", NULL);
+	cfg->imap_listen = conf_list(c, "service.imap.listen", NULL);
+	cfg->imap_tls_listen = conf_list(c, "service.imap.tlslisten", NULL);
+	cfg->tls_cert = conf_str(c, "local.tls.certfile");
+	cfg->tls_key = conf_str(c, "local.tls.keyfile");
+	cfg->tls_min_protocol = conf_str(c, "local.tls.minprotocol");
+	cfg->tls_ciphers = conf_str(c, "local.tls.ciphers");
 	cfg->lmtp_guaranteed_listen = conf_list(c,
 	    "service.lmtp.guaranteedlisten", NULL);
 	cfg->guaranteed_senders = conf_list(c, "store.guaranteedsenders", NULL);
@@ -138,6 +182,8 @@ config_fill(struct store_config *cfg)
 	cfg->ldap_base = conf_str(c, "local.ldap.basedn");
 	cfg->ldap_binddn = conf_str(c, "local.ldap.binddn");
 	cfg->ldap_bindpw = conf_str(c, "local.ldap.bindpw");
+	cfg->ldap_login_filter = conf_str(c, "local.ldap.loginfilter");
+	cfg->ldap_default_domain = conf_str(c, "local.ldap.defaultdomain");
 	cfg->ldap_timeout_ms = (int)conf_duration(c, "local.ldap.timeout") * 1000;
 	cfg->ldap_cache_size = (int)conf_int(c, "local.ldap.cache.size");
 	cfg->ldap_cache_ttl = (int)conf_duration(c, "local.ldap.cache.ttl");
@@ -196,6 +242,8 @@ config_free(struct store_config **cfgp)
 	conf_list_free(cfg->mailhosts);
 	conf_list_free(cfg->lmtp_listen);
 	conf_list_free(cfg->lmtp_guaranteed_listen);
+	conf_list_free(cfg->imap_listen);
+	conf_list_free(cfg->imap_tls_listen);
 	conf_list_free(cfg->guaranteed_senders);
 	conf_list_free(cfg->ldap_uris);
 	for (int i = 0; i < cfg->npartitions; i++) {

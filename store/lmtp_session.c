@@ -64,8 +64,8 @@ lmtp_on_write(struct bufferevent *bev, void *arg)
 {
 	struct lmtp_session *s = arg;
 
-	(void)bev;
-	if (s->state == LMTP_CLOSING)
+	if (s->state == LMTP_CLOSING &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		lmtp_free(s);
 }
 

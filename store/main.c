@@ -28,6 +28,7 @@
 #include "log.h"
 #include "proc.h"
 #include "store.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 #define STORE_DRAIN_SECS 30
@@ -37,6 +38,8 @@ static struct {
 	struct store_config *cfg;
 	struct event_base *base;
 	struct lmtp_server *lmtp;
+	struct imap_server *imap;
+	struct tls_ctx *tls;
 	struct event *drain_timer;
 	struct admin *admin;
 	struct store_metrics_src metrics_src;
@@ -89,6 +92,24 @@ store_prepare_partitions(const struct store_config *cfg)
 	}
 }
 
+/* The TLS context, when a certificate is configured (fatal if broken). */
+static struct tls_ctx *
+store_tls_context(const struct store_config *cfg)
+{
+	struct tls_server_config tc = {
+		.cert_file = cfg->tls_cert, .key_file = cfg->tls_key,
+		.min_protocol = cfg->tls_min_protocol, .ciphers = cfg->tls_ciphers,
+	};
+	char *err = NULL;
+
+	if (*cfg->tls_cert == '\0' && *cfg->tls_key == '\0')
+		return NULL;
+	struct tls_ctx *ctx = tls_server_ctx_new(&tc, &err);
+	if (ctx == NULL)
+		log_fatal("%s", err);
+	return ctx;
+}
+
 static struct dir *
 store_open_directory(const struct store_config *cfg)
 {
@@ -102,6 +123,8 @@ store_open_directory(const struct store_config *cfg)
 		.cache_max = (size_t)cfg->ldap_cache_size,
 		.cache_ttl_s = cfg->ldap_cache_ttl,
 		.negative_ttl_s = cfg->ldap_negative_ttl,
+		.login_filter = cfg->ldap_login_filter,
+		.default_domain = cfg->ldap_default_domain,
 	};
 	struct dir *dir = dir_new(store.base, &dc);
 
@@ -116,7 +139,8 @@ store_on_drain_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	if (lmtp_server_sessions(store.lmtp) == 0 ||
+	if ((lmtp_server_sessions(store.lmtp) == 0 &&
+	    imap_server_sessions(store.imap) == 0) ||
 	    time(NULL) - store.drain_started >= STORE_DRAIN_SECS)
 		event_base_loopexit(store.base, NULL);
 }
@@ -134,6 +158,7 @@ store_on_stop(evutil_socket_t sig, short what, void *arg)
 	    lmtp_server_sessions(store.lmtp));
 	store.drain_started = time(NULL);
 	lmtp_server_drain(store.lmtp);
+	imap_server_drain(store.imap);
 	store.drain_timer = event_new(store.base, -1, EV_PERSIST,
 	    store_on_drain_tick, NULL);
 	event_add(store.drain_timer, &tick);
@@ -155,6 +180,7 @@ store_on_reload(evutil_socket_t sig, short what, void *arg)
 	}
 	store_apply_log_level(cfg);
 	lmtp_server_set_config(store.lmtp, cfg);
+	imap_server_set_config(store.imap, cfg);
 	commit_set_config(cfg);
 	store.cfg = cfg;
 	log_info("reloaded %s (listeners, partitions and directory settings "
@@ -171,7 +197,10 @@ store_serve(bool foreground)
 	store.base = event_base_new();
 	store_prepare_partitions(cfg);
 	store.lmtp = lmtp_server_new(store.base, cfg);
-	if (!lmtp_server_listen(store.lmtp, &err))
+	store.imap = imap_server_new(store.base, cfg);
+	store.tls = store_tls_context(cfg);
+	if (!lmtp_server_listen(store.lmtp, &err) ||
+	    !imap_server_listen(store.imap, store.tls, &err))
 		log_fatal("%s", err);
 	if (*cfg->admin_listen != '\0' &&
 	    (store.admin = admin_start(store.base, cfg->admin_listen,
@@ -196,6 +225,7 @@ store_serve(bool foreground)
 	store.metrics_src.lmtp = store.lmtp;
 	store.metrics_src.dir = store_open_directory(cfg);
 	lmtp_server_attach(store.lmtp, store.metrics_src.dir, db);
+	imap_server_attach(store.imap, store.metrics_src.dir, db);
 	if (!commit_start(store.base, db, cfg))
 		log_fatal("commit thread: %s", strerror(errno));
 
@@ -211,6 +241,7 @@ store_serve(bool foreground)
 	event_base_dispatch(store.base);
 	commit_stop();
 	admin_stop(&store.admin);
+	tls_ctx_free(&store.tls);
 	log_info("store stopped");
 	for (size_t i = 0; i < 3; i++)
 		event_free(sigs[i]);

@@ -5,12 +5,16 @@
  *   mailboxes  USER NUL NAME                -> struct midx_mailbox
  *   messages   MAILBOXID(be64) UID(be32)    -> struct midx_message + envelope
  *   meta       "mailbox_seq"                -> last mailbox id (u64)
+ *   subscriptions  USER NUL NAME            -> (empty)
  *
  * Records are fixed-layout host-endian structs: the index is a cache of the
  * user area on this host, never shipped elsewhere, and reconstruct rebuilds
  * it.  Keys are big-endian so a mailbox's messages sort by UID.
  */
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "db.h"
@@ -19,7 +23,7 @@
 #include "xmalloc.h"
 
 static const char *const mindex_names[] = {
-	"users", "mailboxes", "messages", "meta", NULL
+	"users", "mailboxes", "messages", "meta", "subscriptions", NULL
 };
 
 struct db *
@@ -139,6 +143,36 @@ mindex_next_mailbox_id(struct db *db, MDB_txn *txn, uint64_t *id)
 	*id = seq;
 	return db_put(txn, db_dbi(db, MIDX_META), key, sizeof(key) - 1, &seq,
 	    sizeof(seq));
+}
+
+char *
+mindex_scan_file(const struct store_config *cfg, const char *path,
+    struct midx_message *m, size_t *envlen)
+{
+	struct msg_header_scan hs;
+	struct stat st;
+	char buf[65536];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		if (fd != -1)
+			close(fd);
+		return NULL;
+	}
+	msg_header_scan_init(&hs, (size_t)cfg->max_header_size,
+	    (size_t)cfg->max_header_fields);
+	while (!hs.complete && !hs.over_limit &&
+	    (n = read(fd, buf, sizeof(buf))) > 0)
+		msg_header_scan_feed(&hs, buf, (size_t)n);
+	close(fd);
+	msg_header_scan_finish(&hs);
+	m->size = (uint64_t)st.st_size;
+	m->internaldate = st.st_mtime;
+	m->header_size = (uint32_t)hs.len;
+	char *env = mindex_envelope(hs.buf, hs.len, envlen);
+	msg_header_scan_free(&hs);
+	return env;
 }
 
 char *

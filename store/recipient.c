@@ -35,49 +35,6 @@ struct recipient_lookup {
 	void *arg;
 };
 
-bool
-recipient_user_key(const char *uid, const char *mail, char *buf, size_t len)
-{
-	const char *at = mail ? strrchr(mail, '@') : NULL;
-	int n;
-
-	if (uid != NULL && strchr(uid, '@') == NULL && at != NULL)
-		n = snprintf(buf, len, "%s%s", uid, at);
-	else if (uid != NULL)
-		n = snprintf(buf, len, "%s", uid);
-	else if (mail != NULL)
-		n = snprintf(buf, len, "%s", mail);
-	else
-		return false;
-	if (n < 0 || (size_t)n >= len)
-		return false;
-	for (char *p = buf; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	return true;
-}
-
-static bool
-recipient_has_class(const struct dir_entry *e, const char *cls)
-{
-	size_t n;
-	const char *const *v = dir_entry_values(e, "objectClass", &n);
-
-	for (size_t i = 0; i < n; i++)
-		if (strcasecmp(v[i], cls) == 0)
-			return true;
-	return false;
-}
-
-/* The reply for a status value, NULL when deliverable. */
-static const char *
-recipient_status_reply(const char *status)
-{
-	if (status == NULL || *status == '\0' || strcasecmp(status, "active") == 0)
-		return NULL;
-	if (strcasecmp(status, "deleted") == 0 || strcasecmp(status, "removed") == 0)
-		return "550 5.2.1 Mailbox disabled";
-	return "450 4.2.1 Mailbox temporarily disabled";
-}
 
 /* Over quota already, before the message is seen? */
 static const char *
@@ -107,28 +64,27 @@ static const char *
 recipient_check_entry(struct recipient_lookup *lk, const struct dir_entry *e,
     struct commit_rcpt *r)
 {
-	char key[USER_KEY_MAX];
-	const char *reply, *host;
+	struct store_user u;
 
-	if (recipient_has_class(e, "inetMailGroup") &&
-	    !recipient_has_class(e, "inetMailUser"))
+	switch (user_from_entry(lk->cfg, e, &u)) {
+	case USER_OK:
+		break;
+	case USER_NOT_MAILBOX:
 		return "550 5.1.1 Not a mailbox (a group is expanded by the MTA)";
-	if ((reply = recipient_status_reply(dir_entry_get(e, "inetUserStatus"))) ||
-	    (reply = recipient_status_reply(dir_entry_get(e, "mailUserStatus"))))
-		return reply;
-	host = dir_entry_get(e, "mailHost");
-	if (host == NULL || !config_is_mailhost(lk->cfg, host))
+	case USER_DISABLED:
+		return "550 5.2.1 Mailbox disabled";
+	case USER_INACTIVE:
+		return "450 4.2.1 Mailbox temporarily disabled";
+	case USER_ELSEWHERE:
 		return "450 4.2.0 Mailbox is not on this store (mailHost)";
-	if (!recipient_user_key(dir_entry_get(e, "uid"), dir_entry_get(e, "mail"),
-	    key, sizeof(key)))
+	case USER_NO_KEY:
 		return "550 5.1.1 Directory entry has no uid or mail";
-	const char *pname = dir_entry_get(e, "mailMessageStore");
-	r->part = pname ? config_partition(lk->cfg, pname) : lk->cfg->default_partition;
-	if (r->part == NULL)
+	case USER_NO_PARTITION:
 		return "451 4.3.0 Mailbox partition is not configured here";
-	r->user = xstrdup(key);
-	quota_from_directory(lk->cfg, dir_entry_get(e, "mailQuota"),
-	    dir_entry_get(e, "mailMsgQuota"), &r->quota);
+	}
+	r->user = xstrdup(u.key);
+	r->part = u.part;
+	r->quota = u.quota;
 	return recipient_quota_reply(lk, r);
 }
 

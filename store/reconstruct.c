@@ -74,37 +74,6 @@ rc_list_uids(const char *dir, size_t *n)
 	return uids;
 }
 
-/* Read a message's header block (capped) and build its record. */
-static char *
-rc_read_message(const struct rc_user *ru, const char *path,
-    struct midx_message *m, size_t *envlen)
-{
-	struct msg_header_scan hs;
-	struct stat st;
-	char buf[65536];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd == -1 || fstat(fd, &st) == -1) {
-		if (fd != -1)
-			close(fd);
-		return NULL;
-	}
-	msg_header_scan_init(&hs, (size_t)ru->cfg->max_header_size,
-	    (size_t)ru->cfg->max_header_fields);
-	while (!hs.complete && !hs.over_limit &&
-	    (n = read(fd, buf, sizeof(buf))) > 0)
-		msg_header_scan_feed(&hs, buf, (size_t)n);
-	close(fd);
-	msg_header_scan_finish(&hs);
-	m->size = (uint64_t)st.st_size;
-	m->internaldate = st.st_mtime;
-	m->header_size = (uint32_t)hs.len;
-	char *env = mindex_envelope(hs.buf, hs.len, envlen);
-	msg_header_scan_free(&hs);
-	return env;
-}
-
 /* Old flags and modseq of a message, if the index had it. */
 static bool
 rc_old_record(MDB_txn *txn, struct db *db, uint64_t mbid, uint32_t uid,
@@ -165,13 +134,13 @@ rc_mailbox(MDB_txn *txn, struct rc_user *ru, const char *dir, uint64_t mbid)
 	mb.uidnext = had && old.uidnext > 1 ? old.uidnext : 1;
 	mb.highestmodseq = had ? old.highestmodseq : 0;
 	mb.exists = 0;
-	mb.reserved = 0;
+	mb.recent_uid = had ? old.recent_uid : 0;
 	if ((rc = rc_drop_missing(txn, ru->db, mbid, uids, n)) != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct midx_message m = { 0 }, prev;
 		snprintf(path, sizeof(path), "%s/%u", dir, uids[i]);
-		char *env = rc_read_message(ru, path, &m, &envlen);
+		char *env = mindex_scan_file(ru->cfg, path, &m, &envlen);
 		if (env == NULL)
 			continue;
 		if (rc_old_record(txn, ru->db, mbid, uids[i], &prev)) {

@@ -22,6 +22,7 @@ struct dir;
 struct event_base;
 struct evbuffer;
 struct lmtp_server;
+struct commit_batch;
 
 /* ---- configuration (config.c) ---- */
 
@@ -56,12 +57,22 @@ struct store_config {
 	long long default_quota;    /* bytes; -1 unlimited */
 	long long default_msgquota; /* messages; -1 unlimited */
 	int fsync_threads;
+	/* IMAP */
+	char **imap_listen;
+	int imap_max_sessions, imap_max_per_client, imap_max_per_user;
+	int imap_max_line, imap_max_command, imap_max_errors;
+	int imap_max_bad_logins;
+	int imap_plaintext_min;     /* cipher bits passwords need; 0: no TLS */
+	char **imap_tls_listen;
+	const char *tls_cert, *tls_key, *tls_min_protocol, *tls_ciphers;
+	int imap_preauth_timeout, imap_idle_timeout;
 	const char *run_user;
 	const char *admin_listen;   /* "" when off */
 	/* directory */
 	char **ldap_uris;
 	int nldap_uris;
 	const char *ldap_base, *ldap_binddn, *ldap_bindpw;
+	const char *ldap_login_filter, *ldap_default_domain;
 	int ldap_timeout_ms, ldap_cache_ttl, ldap_negative_ttl;
 	int ldap_cache_size;
 };
@@ -93,19 +104,24 @@ void userarea_clean_tmp(const struct partition *part);
 /* Create (or adopt after a crash) a mailbox directory with its meta file. */
 bool userarea_mailbox_create(const char *dir, const char *name,
     uint32_t uidvalidity, uint32_t *uidvalidity_out);
+/* Rewrite the meta file with a new name (RENAME). */
+bool userarea_mailbox_rename(const char *dir, const char *name,
+    uint32_t uidvalidity, uint32_t *uidvalidity_out);
 bool userarea_mailbox_read_meta(const char *dir, char *name, size_t namelen,
     uint32_t *uidvalidity);
 
 /* ---- the system area: LMDB index (mindex.c) ---- */
 
-enum { MIDX_USERS, MIDX_MAILBOXES, MIDX_MESSAGES, MIDX_META, MIDX_COUNT };
+enum { MIDX_USERS, MIDX_MAILBOXES, MIDX_MESSAGES, MIDX_META, MIDX_SUBS,
+    MIDX_COUNT };
 
 struct midx_user {
 	uint64_t bytes;             /* quota usage, all mailboxes */
 	uint64_t messages;
 	int64_t overquota_since;    /* 0: not over quota */
 	uint32_t warned;            /* quota warning sent */
-	char partition[28];         /* partition the user lives on */
+	uint32_t initialized;       /* special-use folders were made */
+	char partition[24];         /* partition the user lives on */
 };
 
 struct midx_mailbox {
@@ -114,7 +130,8 @@ struct midx_mailbox {
 	uint32_t uidnext;
 	uint64_t highestmodseq;
 	uint32_t exists;
-	uint32_t reserved;
+	uint32_t recent_uid;        /* UIDs above it are \Recent to the next
+	                               session that selects the mailbox */
 };
 
 /* System flags, as IMAP will use them. */
@@ -155,6 +172,10 @@ int mindex_message_put(struct db *db, MDB_txn *txn, uint64_t mailbox,
 /* The messages key: mailbox id and UID, big-endian. */
 void mindex_message_key(uint64_t mailbox, uint32_t uid, unsigned char key[12]);
 int mindex_next_mailbox_id(struct db *db, MDB_txn *txn, uint64_t *id);
+/* Size, header size, file date and envelope of a message file (the
+ * envelope allocated, NULL if the file cannot be read). */
+char *mindex_scan_file(const struct store_config *cfg, const char *path,
+    struct midx_message *m, size_t *envlen);
 /* Envelope blob from a header block: allocated, length in *len. */
 char *mindex_envelope(const char *hdr, size_t hdrlen, size_t *len);
 
@@ -209,6 +230,10 @@ struct commit_req {
 	bool guaranteed;            /* ignore quota */
 	struct commit_rcpt *rcpts;
 	size_t nrcpts;
+	/* a mailbox operation instead of a delivery (mbox_ops.c) */
+	int (*op)(MDB_txn *txn, struct commit_batch *b, struct commit_req *req);
+	void *op_data;
+	bool failed;                /* the transaction failed: nothing happened */
 	/* completion, on the loop thread; arg NULL: the session went away */
 	commit_done_cb *done;
 	void *arg;
@@ -240,6 +265,65 @@ void lmtp_server_set_config(struct lmtp_server *srv,
 void lmtp_server_drain(struct lmtp_server *srv);
 int lmtp_server_sessions(const struct lmtp_server *srv);
 
+/* ---- IMAP service (imap_session.c) ---- */
+
+struct imap_server;
+struct imap_server *imap_server_new(struct event_base *base,
+    const struct store_config *cfg);
+void imap_server_attach(struct imap_server *srv, struct dir *dir,
+    struct db *db);
+struct tls_ctx;
+/* tls may be NULL (no STARTTLS, no implicit TLS listeners allowed). */
+bool imap_server_listen(struct imap_server *srv, struct tls_ctx *tls,
+    char **err);
+void imap_server_set_config(struct imap_server *srv,
+    const struct store_config *cfg);
+void imap_server_drain(struct imap_server *srv);
+int imap_server_sessions(const struct imap_server *srv);
+
+/* ---- users: directory entries as this store sees them (user.c) ---- */
+
+struct dir_entry;
+
+enum user_verdict {
+	USER_OK,
+	USER_NOT_MAILBOX,       /* a group */
+	USER_DISABLED,          /* status deleted or removed */
+	USER_INACTIVE,          /* inactive, hold, or an unknown status */
+	USER_ELSEWHERE,         /* mailHost is another store */
+	USER_NO_KEY,            /* no uid and no mail */
+	USER_NO_PARTITION,      /* mailMessageStore not configured here */
+};
+
+struct store_user {
+	char key[USER_KEY_MAX];     /* uid@domain of mail, lower case */
+	const struct partition *part;
+	struct quota quota;
+};
+
+enum user_verdict user_from_entry(const struct store_config *cfg,
+    const struct dir_entry *e, struct store_user *u);
+/* The store key of a directory entry: uid qualified with the mail domain. */
+bool user_key(const char *uid, const char *mail, char *buf, size_t len);
+
+/* ---- logins (auth.c) ---- */
+
+enum auth_status { AUTH_OK, AUTH_FAILED, AUTH_UNAVAILABLE, AUTH_REFUSED };
+
+struct auth_result {
+	enum auth_status status;
+	bool temporary;             /* AUTH_REFUSED that may pass later */
+	const char *why;            /* for the log */
+	struct store_user user;     /* AUTH_OK */
+};
+
+struct auth_req;
+typedef void auth_cb(void *arg, const struct auth_result *r);
+/* Check a password; cb may run before this returns (NULL handle). */
+struct auth_req *auth_password(struct dir *dir, const struct store_config *cfg,
+    const char *login, const char *password, auth_cb *cb, void *arg);
+void auth_cancel(struct auth_req **a);
+
 /* ---- recipients (recipient.c) ---- */
 
 struct recipient_lookup;
@@ -251,9 +335,6 @@ struct recipient_lookup *recipient_resolve(struct dir *dir, struct db *db,
     const struct store_config *cfg, const char *address, bool guaranteed,
     recipient_cb *cb, void *arg);
 void recipient_cancel(struct recipient_lookup **lk);
-/* The store key of a directory entry: uid qualified with the mail domain. */
-bool recipient_user_key(const char *uid, const char *mail, char *buf,
-    size_t len);
 
 /* ---- counters for /metrics (metrics.c); loop thread only ---- */
 

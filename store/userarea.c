@@ -140,6 +140,14 @@ userarea_mailbox_read_meta(const char *dir, char *name, size_t namelen,
 }
 
 bool
+userarea_mailbox_rename(const char *dir, const char *name,
+    uint32_t uidvalidity, uint32_t *uidvalidity_out)
+{
+	/* create() rewrites the meta file atomically when the name differs. */
+	return userarea_mailbox_create(dir, name, uidvalidity, uidvalidity_out);
+}
+
+bool
 userarea_mailbox_create(const char *dir, const char *name,
     uint32_t uidvalidity, uint32_t *uidvalidity_out)
 {

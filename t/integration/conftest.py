@@ -49,3 +49,27 @@ def lmtp(store):
     assert c.lhlo()[0] == 250
     yield c
     c.close()
+
+
+@pytest.fixture
+def imap_store(make_store):
+    """store1 with an IMAP listener; passwords allowed without TLS (the
+    TLS tests turn that off)."""
+    from suite import free_port
+    port = free_port("127.0.0.2")
+    st = make_store(conf={"service.imap.listen": f"127.0.0.2:{port}",
+                          "service.imap.plaintextmincipher": "0"})
+    st.imap = ("127.0.0.2", port)
+    return st
+
+
+def deliver(st, user, subjects, **kw):
+    """Deliver one message per subject to user over LMTP."""
+    from lmtpclient import Lmtp, make_message
+    c = Lmtp(*st.lmtp)
+    c.lhlo()
+    for subj in subjects:
+        _, _, data = c.deliver("sender@example.net", [user], make_message(subj, **kw))
+        assert data and data[0][0] == 250, data
+    c.cmd("QUIT")
+    c.close()

@@ -4,7 +4,7 @@ import struct
 
 import lmdb
 
-USER = struct.Struct("<QQqI28s")        # struct midx_user
+USER = struct.Struct("<QQqII24s")       # struct midx_user
 MAILBOX = struct.Struct("<QIIQII")      # struct midx_mailbox
 MESSAGE = struct.Struct("<IIqQQ")       # struct midx_message
 ENVELOPE = ("date", "subject", "from", "sender", "reply-to", "to", "cc",
@@ -26,9 +26,10 @@ class Index:
             v = txn.get(name.encode())
         if v is None:
             return None
-        b, m, since, warned, part = USER.unpack(v[:USER.size])
+        b, m, since, warned, init, part = USER.unpack(v[:USER.size])
         return {"bytes": b, "messages": m, "overquota_since": since,
-                "warned": warned, "partition": part.rstrip(b"\0").decode()}
+                "warned": warned, "initialized": init,
+                "partition": part.rstrip(b"\0").decode()}
 
     def mailbox(self, user, name="INBOX"):
         with self.env.begin(db=self.mailboxes) as txn:

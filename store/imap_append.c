@@ -1,0 +1,126 @@
+/*
+ * imap_append: APPEND (RFC 3501 6.3.11) with LITERAL+ and UIDPLUS's
+ * APPENDUID.  The message arrives as a literal: small ones in the command
+ * buffer (written here to a receive file), large ones already spooled to a
+ * receive file of the user's partition by imap_session.c.  The commit
+ * thread then links it into the mailbox like a delivery.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "imap_cmds.h"
+#include "imap_format.h"
+#include "log.h"
+#include "mailbox.h"
+#include "mbox_ops.h"
+#include "xmalloc.h"
+
+static void
+imap_append_done(struct mbox_op *op, void *arg)
+{
+	struct imap_session *s = arg;
+
+	s->op = NULL;
+	switch (op->status) {
+	case MOP_OK:
+		if (s->view != NULL && strcmp(s->view->name, op->name) == 0)
+			imap_sync_view(s);
+		imap_finish(s, "OK [APPENDUID %u %u] APPEND completed",
+		    op->uidvalidity, op->out_uids[0]);
+		break;
+	case MOP_NONEXISTENT:
+		imap_finish(s, "NO [TRYCREATE] No such mailbox");
+		break;
+	case MOP_OVERQUOTA:
+		imap_finish(s, "NO [OVERQUOTA] Quota exceeded");
+		break;
+	default:
+		imap_finish(s, "NO [SERVERBUG] Could not store the message");
+		break;
+	}
+	mbox_op_free(&op);
+}
+
+/* A small literal into a receive file; the path is registered as a spool
+ * so the command's end removes it. */
+static const char *
+imap_append_write(struct imap_session *s, const char *data, size_t len)
+{
+	static unsigned long seq;
+	char dir[4096];
+	size_t i = s->spool[0].path == NULL ? 0 : 1;
+
+	if (s->spool[i].path != NULL)
+		return NULL;
+	userarea_tmp_dir(s->part, dir, sizeof(dir));
+	char *path = xasprintf("%s/append.%ld.%lu.s%lu", dir, (long)getpid(),
+	    s->id, ++seq);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1 || write(fd, data, len) != (ssize_t)len) {
+		log_err("write(\"%s\"): %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		unlink(path);
+		free(path);
+		return NULL;
+	}
+	close(fd);
+	s->spool[i].path = path;
+	s->spool[i].len = len;
+	return path;
+}
+
+void
+cmd_append(struct imap_session *s, struct imap_arg *args)
+{
+	char name[MAILBOX_NAME_MAX];
+	uint32_t flags = 0;
+	time_t date = time(NULL);
+	struct imap_arg *a = args + 1;
+	const char *path;
+
+	if (!imap_mailbox_name(&args[0], name, sizeof(name))) {
+		imap_bad(s, "Syntax: APPEND mailbox [flags] [date] literal");
+		return;
+	}
+	if (a->type == IMAP_ARG_LIST && !imap_parse_flags(a++, &flags)) {
+		imap_finish(s, "NO Keywords cannot be stored");
+		return;
+	}
+	if (a->type == IMAP_ARG_STRING && !a->literal) {
+		if (!imap_datetime_parse(a->str, &date, NULL)) {
+			imap_bad(s, "Bad date-time");
+			return;
+		}
+		a++;
+	}
+	if ((a->type != IMAP_ARG_FILE && !(a->type == IMAP_ARG_STRING &&
+	    a->literal)) || a[1].type != IMAP_ARG_END) {
+		imap_bad(s, "Syntax: APPEND mailbox [flags] [date] literal");
+		return;
+	}
+	if (a->len == 0) {
+		imap_finish(s, "NO Empty message");
+		return;
+	}
+	path = a->type == IMAP_ARG_FILE ? a->str : imap_append_write(s, a->str, a->len);
+	if (path == NULL || s->spool_failed) {
+		imap_finish(s, "NO [SERVERBUG] Cannot store the message now");
+		return;
+	}
+	struct mbox_op *op = mbox_op_new(MOP_APPEND, s->user, s->part);
+	struct midx_message m;
+	snprintf(op->name, sizeof(op->name), "%s", name);
+	op->path = xstrdup(path);
+	op->envelope = mindex_scan_file(s->srv->cfg, path, &m, &op->envlen);
+	op->size = m.size;
+	op->header_size = m.header_size;
+	op->date = date;
+	op->flags = flags;
+	op->quota = s->quota;
+	s->op = mbox_op_submit(op, imap_append_done, s);
+}

@@ -1,0 +1,479 @@
+/*
+ * imap_cmd_select: commands of the selected state that change or watch
+ * the mailbox (RFC 3501 6.4, RFC 2177 IDLE, RFC 4315 UIDPLUS, RFC 6851
+ * MOVE, RFC 3691 UNSELECT), and how every session learns what others
+ * changed: before each tagged reply (and during IDLE) the view is synced
+ * with the index and the differences told as untagged EXPUNGE, EXISTS,
+ * RECENT and FETCH FLAGS responses.
+ */
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap_cmds.h"
+#include "log.h"
+#include "mailbox.h"
+#include "mbox_ops.h"
+#include "xmalloc.h"
+
+static const struct { const char *name; uint32_t bit; } imap_flag_names[] = {
+	{ "\\Seen", MFLAG_SEEN }, { "\\Answered", MFLAG_ANSWERED },
+	{ "\\Flagged", MFLAG_FLAGGED }, { "\\Deleted", MFLAG_DELETED },
+	{ "\\Draft", MFLAG_DRAFT },
+};
+
+void
+imap_flags_string(uint32_t flags, bool recent, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(imap_flag_names) / sizeof(imap_flag_names[0]); i++)
+		if (flags & imap_flag_names[i].bit)
+			o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? " " : "",
+			    imap_flag_names[i].name);
+	if (recent)
+		snprintf(buf + o, len - o, "%s\\Recent", o ? " " : "");
+}
+
+/* flag-list = "(" [flag *(SP flag)] ")"; a single flag is accepted too.
+ * Keywords are not stored yet: they are refused. */
+bool
+imap_parse_flags(const struct imap_arg *a, uint32_t *flags)
+{
+	const struct imap_arg one[2] = { *a, { .type = IMAP_ARG_END } };
+	const struct imap_arg *l = a->type == IMAP_ARG_LIST ? a->list : one;
+
+	*flags = 0;
+	for (; l->type != IMAP_ARG_END; l++) {
+		size_t i, n = sizeof(imap_flag_names) / sizeof(imap_flag_names[0]);
+		if (l->type != IMAP_ARG_ATOM)
+			return false;
+		for (i = 0; i < n; i++)
+			if (strcasecmp(l->str, imap_flag_names[i].name) == 0)
+				break;
+		if (i == n)
+			return strcasecmp(l->str, "\\Recent") == 0 ? false : false;
+		*flags |= imap_flag_names[i].bit;
+	}
+	return true;
+}
+
+static void
+imap_sync_expunged(void *arg, size_t seq)
+{
+	imap_reply(arg, "* %zu EXPUNGE", seq);
+}
+
+static void
+imap_sync_flags(void *arg, size_t seq)
+{
+	struct imap_session *s = arg;
+	char f[128];
+
+	imap_flags_string(s->view->flags[seq - 1], s->view->flags[seq - 1] &
+	    MFLAG_RECENT, f, sizeof(f));
+	imap_reply(s, "* %zu FETCH (FLAGS (%s))", seq, f);
+}
+
+void
+imap_sync_view(struct imap_session *s)
+{
+	struct mbox_changes cb = { .expunged = imap_sync_expunged,
+	    .flags = imap_sync_flags, .arg = s };
+	size_t added;
+
+	if (s->view == NULL)
+		return;
+	/* FETCH/STORE/SEARCH by sequence number must not tell expunges
+	 * (RFC 3501 7.4.1), and the view must not move under the client's
+	 * sequence numbers: the news wait for the next command. */
+	if (s->no_expunge_sync)
+		return;
+	if (mbox_view_sync(s->srv->db, s->view, &cb, &added) != 0)
+		return;
+	if (added > 0 || s->view->n != s->told_exists) {
+		struct mbox_view *v = s->view;
+		uint32_t floor = imap_recent_floor(s->srv, v->id, v->recent_uid);
+		for (size_t i = v->n - added; i < v->n; i++)
+			if (v->uids[i] > floor && !s->readonly)
+				v->flags[i] |= MFLAG_RECENT;
+		v->recent = 0;
+		for (size_t i = 0; i < v->n; i++)
+			v->recent += (v->flags[i] & MFLAG_RECENT) != 0;
+		if (added > 0 && !s->readonly)
+			imap_recent_claim(s->srv, v->id, v->uids[v->n - 1]);
+		imap_reply(s, "* %zu EXISTS", v->n);
+		if (added > 0)
+			imap_reply(s, "* %u RECENT", v->recent);
+	}
+	s->told_exists = s->view->n;
+}
+
+/* ---- IDLE (RFC 2177) ---- */
+
+void
+cmd_idle(struct imap_session *s, struct imap_arg *args)
+{
+	(void)args;
+	imap_sync_view(s);
+	imap_reply(s, "+ idling");
+	s->io = IMAP_IO_IDLE;
+	imap_idle_watch(s, true);
+}
+
+void
+imap_idle_line(struct imap_session *s, const char *line)
+{
+	imap_idle_watch(s, false);
+	s->io = IMAP_IO_BUSY;
+	if (strcasecmp(line, "DONE") != 0) {
+		imap_bad(s, "Expected DONE");
+		return;
+	}
+	imap_sync_view(s);
+	imap_finish(s, "OK IDLE terminated");
+}
+
+/* ---- CHECK, CLOSE, UNSELECT ---- */
+
+void
+cmd_check(struct imap_session *s, struct imap_arg *args)
+{
+	(void)args;
+	imap_sync_view(s);
+	imap_finish(s, "OK CHECK completed");
+}
+
+static void
+imap_close_done(struct mbox_op *op, void *arg)
+{
+	struct imap_session *s = arg;
+
+	s->op = NULL;
+	mbox_op_free(&op);
+	mbox_view_close(&s->view);
+	s->state = IMAP_AUTH;
+	imap_finish(s, "OK CLOSE completed");
+}
+
+/* Every message with \Deleted (or those of uids, for UID EXPUNGE). */
+static struct mbox_op *
+imap_expunge_op(struct imap_session *s, const bool *only)
+{
+	struct mbox_view *v = s->view;
+	struct mbox_op *op = mbox_op_new(MOP_EXPUNGE, s->user, s->part);
+
+	snprintf(op->name, sizeof(op->name), "%s", v->name);
+	op->uids = xmalloc((v->n + 1) * sizeof(uint32_t));
+	for (size_t i = 0; i < v->n; i++)
+		if ((v->flags[i] & MFLAG_DELETED) && (only == NULL || only[i]))
+			op->uids[op->nuids++] = v->uids[i];
+	return op;
+}
+
+/* CLOSE expunges silently; UNSELECT does not expunge (RFC 3691). */
+void
+cmd_close(struct imap_session *s, struct imap_arg *args)
+{
+	(void)args;
+	if (strcasecmp(s->cmdname, "CLOSE") == 0 && !s->readonly) {
+		struct mbox_op *op = imap_expunge_op(s, NULL);
+		if (op->nuids > 0) {
+			s->op = mbox_op_submit(op, imap_close_done, s);
+			return;
+		}
+		mbox_op_free(&op);
+	}
+	mbox_view_close(&s->view);
+	s->state = IMAP_AUTH;
+	imap_finish(s, "OK %s completed", s->cmdname);
+}
+
+/* ---- EXPUNGE, UID EXPUNGE ---- */
+
+static void
+imap_expunge_done(struct mbox_op *op, void *arg)
+{
+	struct imap_session *s = arg;
+
+	s->op = NULL;
+	if (op->status != MOP_OK) {
+		mbox_op_free(&op);
+		imap_finish(s, "NO [SERVERBUG] Expunge failed, try again");
+		return;
+	}
+	mbox_op_free(&op);
+	imap_sync_view(s);
+	imap_finish(s, "OK %sEXPUNGE completed", s->uid_cmd ? "UID " : "");
+}
+
+static void
+imap_expunge(struct imap_session *s, const bool *only)
+{
+	if (s->readonly) {
+		imap_finish(s, "NO [READ-ONLY] Mailbox is read-only");
+		return;
+	}
+	struct mbox_op *op = imap_expunge_op(s, only);
+	s->op = mbox_op_submit(op, imap_expunge_done, s);
+}
+
+void
+cmd_expunge(struct imap_session *s, struct imap_arg *args)
+{
+	(void)args;
+	imap_expunge(s, NULL);
+}
+
+/* ---- STORE ---- */
+
+static void
+imap_store_done(struct mbox_op *op, void *arg)
+{
+	struct imap_session *s = arg;
+	struct mbox_view *v = s->view;
+	char f[128];
+
+	s->op = NULL;
+	if (op->status != MOP_OK) {
+		mbox_op_free(&op);
+		imap_finish(s, "NO [SERVERBUG] Store failed, try again");
+		return;
+	}
+	/* Answer with the new flags unless .SILENT; then tell the rest. */
+	for (size_t i = 0; i < op->nuids; i++) {
+		size_t seq = mbox_view_seq(v, op->uids[i]);
+		if (seq == 0 || op->out_flags[i] == 0xffffffffu)
+			continue;
+		uint32_t recent = v->flags[seq - 1] & MFLAG_RECENT;
+		v->flags[seq - 1] = op->out_flags[i] | recent;
+		if (s->store_silent)
+			continue;
+		imap_flags_string(op->out_flags[i], recent, f, sizeof(f));
+		if (s->uid_cmd)
+			imap_reply(s, "* %zu FETCH (UID %u FLAGS (%s))", seq,
+			    op->uids[i], f);
+		else
+			imap_reply(s, "* %zu FETCH (FLAGS (%s))", seq, f);
+	}
+	mbox_op_free(&op);
+	s->no_expunge_sync = !s->uid_cmd;
+	imap_sync_view(s);
+	s->no_expunge_sync = false;
+	imap_finish(s, "OK %sSTORE completed", s->uid_cmd ? "UID " : "");
+}
+
+/* Messages of the set as an array of UIDs; NULL (and BAD sent) on error. */
+static uint32_t *
+imap_set_uids(struct imap_session *s, const struct imap_arg *set, size_t *n)
+{
+	struct mbox_view *v = s->view;
+	bool *sel = xcalloc(v->n + 1, sizeof(bool));
+	uint32_t *uids;
+
+	if (set->type != IMAP_ARG_ATOM ||
+	    !mbox_select_set(v, set->str, s->uid_cmd, sel)) {
+		free(sel);
+		imap_bad(s, "Invalid sequence set");
+		return NULL;
+	}
+	uids = xmalloc((v->n + 1) * sizeof(uint32_t));
+	*n = 0;
+	for (size_t i = 0; i < v->n; i++)
+		if (sel[i])
+			uids[(*n)++] = v->uids[i];
+	free(sel);
+	return uids;
+}
+
+void
+cmd_store(struct imap_session *s, struct imap_arg *args)
+{
+	const char *item;
+	uint32_t flags;
+	size_t n;
+	int mode;
+
+	if (args[0].type == IMAP_ARG_END || args[1].type != IMAP_ARG_ATOM ||
+	    args[2].type == IMAP_ARG_END || args[3].type != IMAP_ARG_END) {
+		imap_bad(s, "Syntax: STORE set item flags");
+		return;
+	}
+	item = args[1].str;
+	mode = *item == '+' ? MOP_FLAGS_ADD : *item == '-' ? MOP_FLAGS_REMOVE :
+	    MOP_FLAGS_SET;
+	if (*item == '+' || *item == '-')
+		item++;
+	if (strncasecmp(item, "FLAGS", 5) != 0 || (item[5] != '\0' &&
+	    strcasecmp(item + 5, ".SILENT") != 0)) {
+		imap_bad(s, "Unknown STORE item");
+		return;
+	}
+	if (!imap_parse_flags(&args[2], &flags)) {
+		imap_finish(s, "NO Keywords and \\Recent cannot be stored");
+		return;
+	}
+	if (s->readonly) {
+		imap_finish(s, "NO [READ-ONLY] Mailbox is read-only");
+		return;
+	}
+	uint32_t *uids = imap_set_uids(s, &args[0], &n);
+	if (uids == NULL)
+		return;
+	s->store_silent = item[5] != '\0';
+	struct mbox_op *op = mbox_op_new(MOP_FLAGS, s->user, s->part);
+	snprintf(op->name, sizeof(op->name), "%s", s->view->name);
+	op->uids = uids;
+	op->nuids = n;
+	op->flag_mode = mode;
+	op->flags = flags;
+	s->op = mbox_op_submit(op, imap_store_done, s);
+}
+
+/* ---- COPY, MOVE ---- */
+
+/* uid-set text of uids[0..n) into buf ("1:3,7"). */
+static void
+imap_uid_set(struct evbuffer *out, const uint32_t *uids, size_t n)
+{
+	for (size_t i = 0; i < n; ) {
+		size_t j = i;
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		evbuffer_add_printf(out, "%s%u", i ? "," : "", uids[i]);
+		if (j > i)
+			evbuffer_add_printf(out, ":%u", uids[j]);
+		i = j + 1;
+	}
+}
+
+static void
+imap_copy_done(struct mbox_op *op, void *arg)
+{
+	struct imap_session *s = arg;
+	bool move = op->kind == MOP_MOVE;
+
+	s->op = NULL;
+	if (op->status == MOP_NONEXISTENT || op->status == MOP_OVERQUOTA ||
+	    op->status == MOP_FAILED) {
+		imap_finish(s, "NO %s", op->status == MOP_NONEXISTENT ?
+		    "[TRYCREATE] No such mailbox" : op->status == MOP_OVERQUOTA ?
+		    "[OVERQUOTA] Quota exceeded" : "[SERVERBUG] Copy failed");
+		mbox_op_free(&op);
+		return;
+	}
+	/* COPYUID uidvalidity source-set dest-set (RFC 4315). */
+	struct evbuffer *code = evbuffer_new();
+	size_t k = 0;
+	uint32_t *src = xmalloc((op->nuids + 1) * sizeof(uint32_t));
+	uint32_t *dst = xmalloc((op->nuids + 1) * sizeof(uint32_t));
+	for (size_t i = 0; i < op->nuids && i < op->nout; i++)
+		if (op->out_uids[i] != 0) {
+			src[k] = op->uids[i];
+			dst[k++] = op->out_uids[i];
+		}
+	if (k > 0) {
+		evbuffer_add_printf(code, "[COPYUID %u ", op->uidvalidity);
+		imap_uid_set(code, src, k);
+		evbuffer_add(code, " ", 1);
+		imap_uid_set(code, dst, k);
+		evbuffer_add(code, "] ", 2);
+	}
+	evbuffer_add(code, "", 1);
+	if (move && k > 0) {
+		/* MOVE: COPYUID goes untagged, before the EXPUNGEs. */
+		imap_reply(s, "* OK %.*s", (int)evbuffer_get_length(code) - 3,
+		    (const char *)evbuffer_pullup(code, -1));
+		imap_sync_view(s);
+		imap_finish(s, "OK %sMOVE completed", s->uid_cmd ? "UID " : "");
+	} else {
+		imap_sync_view(s);
+		imap_finish(s, "OK %s%s%s completed",
+		    (const char *)evbuffer_pullup(code, -1), s->uid_cmd ? "UID " : "",
+		    move ? "MOVE" : "COPY");
+	}
+	evbuffer_free(code);
+	free(src);
+	free(dst);
+	mbox_op_free(&op);
+}
+
+void
+cmd_copy(struct imap_session *s, struct imap_arg *args)
+{
+	char name[MAILBOX_NAME_MAX];
+	size_t n;
+	bool move = strcasecmp(s->cmdname, "MOVE") == 0;
+
+	if (args[0].type == IMAP_ARG_END ||
+	    !imap_mailbox_name(&args[1], name, sizeof(name)) ||
+	    args[2].type != IMAP_ARG_END) {
+		imap_bad(s, "Syntax: COPY set mailbox");
+		return;
+	}
+	if (move && s->readonly) {
+		imap_finish(s, "NO [READ-ONLY] Mailbox is read-only");
+		return;
+	}
+	uint32_t *uids = imap_set_uids(s, &args[0], &n);
+	if (uids == NULL)
+		return;
+	struct mbox_op *op = mbox_op_new(move ? MOP_MOVE : MOP_COPY, s->user,
+	    s->part);
+	snprintf(op->name, sizeof(op->name), "%s", s->view->name);
+	snprintf(op->name2, sizeof(op->name2), "%s", name);
+	op->uids = uids;
+	op->nuids = n;
+	op->quota = s->quota;
+	s->op = mbox_op_submit(op, imap_copy_done, s);
+}
+
+/* ---- UID ---- */
+
+void
+cmd_uid(struct imap_session *s, struct imap_arg *args)
+{
+	static const struct {
+		const char *name;
+		void (*fn)(struct imap_session *, struct imap_arg *);
+	} subs[] = {
+		{ "FETCH", cmd_fetch }, { "SEARCH", cmd_search },
+		{ "STORE", cmd_store }, { "COPY", cmd_copy }, { "MOVE", cmd_copy },
+		{ "EXPUNGE", NULL },
+	};
+
+	if (args[0].type != IMAP_ARG_ATOM) {
+		imap_bad(s, "Syntax: UID command arguments");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if (strcasecmp(args[0].str, subs[i].name) != 0)
+			continue;
+		s->uid_cmd = true;
+		snprintf(s->cmdname, sizeof(s->cmdname), "%s", subs[i].name);
+		if (subs[i].fn != NULL) {
+			subs[i].fn(s, args + 1);
+			return;
+		}
+		/* UID EXPUNGE set (RFC 4315) */
+		size_t n;
+		if (args[1].type != IMAP_ARG_ATOM || args[2].type != IMAP_ARG_END) {
+			imap_bad(s, "Syntax: UID EXPUNGE set");
+			return;
+		}
+		bool *sel = xcalloc(s->view->n + 1, sizeof(bool));
+		if (!mbox_select_set(s->view, args[1].str, true, sel)) {
+			free(sel);
+			imap_bad(s, "Invalid UID set");
+			return;
+		}
+		(void)n;
+		imap_expunge(s, sel);
+		free(sel);
+		return;
+	}
+	imap_bad(s, "Unknown UID command");
+}

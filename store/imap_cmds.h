@@ -1,0 +1,64 @@
+/*
+ * imap_cmds: the command handlers of the IMAP server and the helpers they
+ * share.  Private to store/imap_*.c.
+ */
+#ifndef STORE_IMAP_CMDS_H
+#define STORE_IMAP_CMDS_H
+
+#include "imap.h"
+
+/* imap_cmd.c */
+void imap_bad(struct imap_session *s, const char *why);
+void imap_finish(struct imap_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+bool imap_plaintext_ok(const struct imap_session *s);
+void cmd_capability(struct imap_session *s, struct imap_arg *args);
+void cmd_noop(struct imap_session *s, struct imap_arg *args);
+void cmd_logout(struct imap_session *s, struct imap_arg *args);
+void cmd_id(struct imap_session *s, struct imap_arg *args);
+void cmd_enable(struct imap_session *s, struct imap_arg *args);
+void cmd_namespace(struct imap_session *s, struct imap_arg *args);
+void cmd_starttls(struct imap_session *s, struct imap_arg *args);
+
+/* imap_auth.c */
+void cmd_login(struct imap_session *s, struct imap_arg *args);
+void cmd_authenticate(struct imap_session *s, struct imap_arg *args);
+/* A line answering an AUTHENTICATE challenge. */
+void imap_auth_line(struct imap_session *s, const char *line);
+
+/* imap_cmd_mailbox.c */
+void cmd_select(struct imap_session *s, struct imap_arg *args);
+void cmd_create(struct imap_session *s, struct imap_arg *args);
+void cmd_delete(struct imap_session *s, struct imap_arg *args);
+void cmd_rename(struct imap_session *s, struct imap_arg *args);
+void cmd_subscribe(struct imap_session *s, struct imap_arg *args);
+void cmd_list(struct imap_session *s, struct imap_arg *args);
+void cmd_status(struct imap_session *s, struct imap_arg *args);
+void cmd_append(struct imap_session *s, struct imap_arg *args);
+/* Mailbox names: "INBOX" in any case is INBOX; modified UTF-7 checked. */
+bool imap_mailbox_name(const struct imap_arg *a, char *out, size_t len);
+
+/* imap_cmd_select.c */
+void cmd_idle(struct imap_session *s, struct imap_arg *args);
+void cmd_check(struct imap_session *s, struct imap_arg *args);
+void cmd_close(struct imap_session *s, struct imap_arg *args);
+void cmd_expunge(struct imap_session *s, struct imap_arg *args);
+void cmd_store(struct imap_session *s, struct imap_arg *args);
+void cmd_copy(struct imap_session *s, struct imap_arg *args);
+void cmd_uid(struct imap_session *s, struct imap_arg *args);
+/* Tell the client what changed in its selected mailbox (EXISTS,
+ * EXPUNGE, FETCH FLAGS); safe in any state. */
+void imap_sync_view(struct imap_session *s);
+void imap_flags_string(uint32_t flags, bool recent, char *buf, size_t len);
+bool imap_parse_flags(const struct imap_arg *a, uint32_t *flags);
+
+/* imap_fetch.c */
+void cmd_fetch(struct imap_session *s, struct imap_arg *args);
+void imap_fetch_continue(struct imap_session *s);
+void imap_fetch_free(struct imap_session *s);
+
+/* imap_search.c */
+void cmd_search(struct imap_session *s, struct imap_arg *args);
+
+
+#endif

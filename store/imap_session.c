@@ -1,0 +1,710 @@
+/*
+ * imap_session: the store's IMAP listeners and sessions (RFC 3501).
+ *
+ * Reading: command lines go through a capped line reader; a line ending in
+ * a literal announcement {n} or {n+} is followed by n raw bytes, which are
+ * kept in the command buffer (capped by service.imap.maxcommandsize) or,
+ * for APPEND, spooled into a file of the user's partition (capped by the
+ * maximum message size).  Over a cap: a synchronising literal is refused
+ * with a tagged NO [TOOBIG] before any byte is sent; a non-synchronising
+ * one (LITERAL+) ends the session with BYE, since its bytes are already on
+ * the way.
+ * Limits: line length and command size, protocol errors (BYE), sessions
+ * per server and per client address, idle time (shorter before login).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "dir.h"
+#include "imap.h"
+#include "imap_cmds.h"
+#include "log.h"
+#include "tls.h"
+#include "mailbox.h"
+#include "mbox_ops.h"
+#include "xmalloc.h"
+
+#define IMAP_INPUT_HIGHWATER (256 * 1024)
+/* Literals up to this size stay in memory even for APPEND. */
+#define IMAP_INLINE_LITERAL (64 * 1024)
+
+static void imap_read(struct imap_session *s);
+
+struct evbuffer *
+imap_out(struct imap_session *s)
+{
+	return bufferevent_get_output(s->bev);
+}
+
+void
+imap_reply(struct imap_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(imap_out(s), fmt, ap);
+	va_end(ap);
+	evbuffer_add(imap_out(s), "\r\n", 2);
+}
+
+void
+imap_tagged(struct imap_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	evbuffer_add_printf(imap_out(s), "%s ", s->tag);
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(imap_out(s), fmt, ap);
+	va_end(ap);
+	evbuffer_add(imap_out(s), "\r\n", 2);
+}
+
+static void
+imap_spool_clear(struct imap_session *s)
+{
+	if (s->literal_fd >= 0) {
+		close(s->literal_fd);
+		s->literal_fd = -1;
+	}
+	for (size_t i = 0; i < sizeof(s->spool) / sizeof(s->spool[0]); i++) {
+		if (s->spool[i].path != NULL) {
+			unlink(s->spool[i].path);
+			free(s->spool[i].path);
+		}
+		memset(&s->spool[i], 0, sizeof(s->spool[i]));
+	}
+}
+
+/* Forget the command being assembled or run. */
+static void
+imap_command_reset(struct imap_session *s)
+{
+	imap_args_free(&s->args);
+	imap_spool_clear(s);
+	s->cmdlen = 0;
+	s->literal_left = 0;
+	s->tag[0] = '\0';
+	s->uid_cmd = false;
+	s->store_silent = false;
+}
+
+static void
+imap_free(struct imap_session *s)
+{
+	struct imap_server *srv = s->srv;
+
+	auth_cancel(&s->auth_req);
+	imap_fetch_free(s);
+	imap_idle_watch(s, false);
+	if (s->op != NULL)
+		mbox_op_detach(s->op);
+	if (s->delay != NULL)
+		event_free(s->delay);
+	free(s->auth_user);
+	mbox_view_close(&s->view);
+	imap_command_reset(s);
+	tls_free(&s->bev);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		srv->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	srv->nsessions--;
+	log_debug("imap session=%lu closed", s->id);
+	free(s->user);
+	free(s->login);
+	free(s->linebuf);
+	free(s->cmd);
+	free(s);
+}
+
+static void imap_on_read(struct bufferevent *bev, void *arg);
+static void imap_on_event(struct bufferevent *bev, short what, void *arg);
+static void imap_on_write(struct bufferevent *bev, void *arg);
+
+static void
+imap_setup_bev(struct imap_session *s)
+{
+	bufferevent_setcb(s->bev, imap_on_read, imap_on_write, imap_on_event, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, IMAP_INPUT_HIGHWATER);
+	imap_set_timeout(s);
+}
+
+/* The OK to STARTTLS is out: the socket goes to TLS. */
+static void
+imap_start_tls(struct imap_session *s)
+{
+	size_t discarded = 0;
+	char *err = NULL;
+
+	s->starttls = false;
+	s->bev = tls_server_starttls(s->srv->tls, &s->bev, &discarded, &err);
+	if (s->bev == NULL) {
+		log_warn("imap session=%lu peer=%s starttls failed: %s", s->id,
+		    s->peer, err ? err : "?");
+		free(err);
+		s->io = IMAP_IO_CLOSING;
+		imap_free(s);
+		return;
+	}
+	if (discarded > 0)
+		log_warn("imap session=%lu peer=%s starttls discarded=%zu bytes "
+		    "sent before the handshake", s->id, s->peer, discarded);
+	s->tls = true;
+	imap_setup_bev(s);
+	bufferevent_enable(s->bev, EV_READ);
+	imap_done(s);
+}
+
+static void
+imap_on_write(struct bufferevent *bev, void *arg)
+{
+	struct imap_session *s = arg;
+
+	/* A TLS bufferevent may call this late, after more was queued. */
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
+	if (s->io == IMAP_IO_CLOSING)
+		imap_free(s);
+	else if (s->starttls)
+		imap_start_tls(s);
+	else if (s->fetch != NULL)
+		imap_fetch_continue(s);
+}
+
+void
+imap_close(struct imap_session *s)
+{
+	s->io = IMAP_IO_CLOSING;
+	bufferevent_disable(s->bev, EV_READ);
+	if (evbuffer_get_length(imap_out(s)) == 0)
+		imap_free(s);
+}
+
+bool
+imap_error(struct imap_session *s)
+{
+	if (++s->errors <= s->srv->cfg->imap_max_errors)
+		return true;
+	imap_reply(s, "* BYE Too many errors");
+	log_info("imap session=%lu peer=%s closed: too many errors", s->id,
+	    s->peer);
+	imap_close(s);
+	return false;
+}
+
+static void
+imap_on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct imap_session *s = arg;
+
+	(void)bev;
+	if (what == BEV_EVENT_CONNECTED)
+		return;         /* the TLS handshake finished */
+	if ((what & BEV_EVENT_ERROR) && s->tls) {
+		char why[256];
+		tls_error(s->bev, why, sizeof(why));
+		log_info("imap session=%lu peer=%s tls error: %s", s->id, s->peer, why);
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && s->io != IMAP_IO_CLOSING) {
+		imap_reply(s, "* BYE Autologout; idle for too long");
+		log_info("imap session=%lu peer=%s user=%s idle timeout", s->id,
+		    s->peer, s->user ? s->user : "-");
+		imap_close(s);
+		return;
+	}
+	imap_free(s);
+}
+
+void
+imap_set_timeout(struct imap_session *s)
+{
+	const struct store_config *cfg = s->srv->cfg;
+	struct timeval tv = { .tv_sec = s->state == IMAP_NOTAUTH ?
+	    cfg->imap_preauth_timeout : cfg->imap_idle_timeout };
+
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+/* The tag: 1*<any ASTRING-CHAR except "+">. */
+static bool
+imap_take_tag(struct imap_session *s, char **rest)
+{
+	char *p = s->cmd;
+	size_t n = 0;
+
+	while (p[n] != '\0' && p[n] != ' ' && p[n] > ' ' && p[n] < 127 &&
+	    strchr("(){%*\"\\+", p[n]) == NULL)
+		n++;
+	if (n == 0 || n >= sizeof(s->tag) || p[n] != ' ') {
+		snprintf(s->tag, sizeof(s->tag), "*");
+		return false;
+	}
+	memcpy(s->tag, p, n);
+	s->tag[n] = '\0';
+	*rest = p + n + 1;
+	return true;
+}
+
+/* A complete command is in s->cmd: split and dispatch it. */
+static void
+imap_run(struct imap_session *s)
+{
+	char *rest, *name;
+	const char *err;
+
+	s->cmd[s->cmdlen] = '\0';
+	s->io = IMAP_IO_BUSY;
+	if (!imap_take_tag(s, &rest)) {
+		imap_reply(s, "* BAD Missing or invalid tag");
+		if (imap_error(s))
+			imap_done(s);
+		return;
+	}
+	name = rest;
+	while (*rest != '\0' && *rest != ' ')
+		rest++;
+	if (*rest == ' ')
+		*rest++ = '\0';
+	if (*name == '\0') {
+		imap_tagged(s, "BAD Missing command");
+		if (imap_error(s))
+			imap_done(s);
+		return;
+	}
+	/* Spool offsets count from the start of the command; the tokenizer
+	 * counts from the arguments. */
+	for (size_t i = 0; i < sizeof(s->spool) / sizeof(s->spool[0]); i++)
+		if (s->spool[i].path != NULL)
+			s->spool[i].at -= (size_t)(rest - s->cmd);
+	err = imap_parse_args(rest, s->cmdlen - (size_t)(rest - s->cmd), s->spool,
+	    &s->args);
+	if (err != NULL) {
+		imap_tagged(s, "BAD %s", err);
+		if (imap_error(s))
+			imap_done(s);
+		return;
+	}
+	imap_command(s, name, s->args.top);
+}
+
+void
+imap_done(struct imap_session *s)
+{
+	if (s->io == IMAP_IO_CLOSING)
+		return;
+	imap_command_reset(s);
+	bool resume = s->io != IMAP_IO_LINE && !s->reading;
+	s->io = IMAP_IO_LINE;
+	if (resume)
+		imap_read(s);
+}
+
+static bool
+imap_cmd_append(struct imap_session *s, size_t n)
+{
+	char name[32];
+
+	if (s->state == IMAP_NOTAUTH || n <= IMAP_INLINE_LITERAL)
+		return false;
+	/* tag SP APPEND ... */
+	return sscanf(s->cmd, "%*s %31s", name) == 1 &&
+	    strcasecmp(name, "APPEND") == 0;
+}
+
+/* Open the spool file for an APPEND literal; false on failure. */
+static bool
+imap_spool_open(struct imap_session *s, size_t n)
+{
+	static unsigned long seq;
+	char dir[4096];
+	size_t i = s->spool[0].path == NULL ? 0 : 1;
+
+	if (i == 1 && s->spool[1].path != NULL)
+		return false;           /* one message per APPEND */
+	userarea_tmp_dir(s->part, dir, sizeof(dir));
+	s->spool[i].path = xasprintf("%s/append.%ld.%lu.%lu", dir, (long)getpid(),
+	    s->id, ++seq);
+	s->spool[i].at = s->cmdlen + 2;     /* after the "{n}" CRLF */
+	s->spool[i].len = n;
+	s->literal_fd = open(s->spool[i].path, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0600);
+	if (s->literal_fd == -1) {
+		log_err("open(\"%s\"): %s", s->spool[i].path, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* Refuse a literal over its cap; false if the session had to close. */
+static bool
+imap_literal_refuse(struct imap_session *s, bool sync, const char *why)
+{
+	char *rest;
+
+	if (!sync) {
+		imap_reply(s, "* BYE [TOOBIG] %s", why);
+		imap_close(s);
+		return false;
+	}
+	s->cmd[s->cmdlen] = '\0';
+	if (!imap_take_tag(s, &rest))
+		imap_reply(s, "* BAD [TOOBIG] %s", why);
+	else
+		imap_tagged(s, "NO [TOOBIG] %s", why);
+	imap_command_reset(s);
+	return imap_error(s);
+}
+
+/* The line ends in "{n}" or "{n+}": set up reading n bytes. */
+static void
+imap_literal_begin(struct imap_session *s, unsigned long long n, bool sync)
+{
+	const struct store_config *cfg = s->srv->cfg;
+
+	if (imap_cmd_append(s, (size_t)n)) {
+		if (n > cfg->max_msg_size) {
+			imap_literal_refuse(s, sync, "Message too large");
+			return;
+		}
+		if (!imap_spool_open(s, (size_t)n)) {
+			imap_literal_refuse(s, sync, "Cannot accept the message now");
+			return;
+		}
+	} else if (s->cmdlen + n + 2 > s->cmdcap) {
+		imap_literal_refuse(s, sync, "Command too large");
+		return;
+	}
+	memcpy(s->cmd + s->cmdlen, "\r\n", 2);
+	s->cmdlen += 2;
+	s->literal_left = (size_t)n;
+	s->io = IMAP_IO_LITERAL;
+	if (sync)
+		imap_reply(s, "+ Ready for literal data");
+}
+
+/* Does the line end in a literal announcement? */
+static bool
+imap_line_literal(const char *line, size_t len, unsigned long long *n,
+    bool *sync)
+{
+	if (len < 3 || line[len - 1] != '}')
+		return false;
+	size_t i = len - 1;
+	*sync = true;
+	if (line[i - 1] == '+') {
+		*sync = false;
+		i--;
+	}
+	size_t end = i;
+	while (i > 0 && isdigit((unsigned char)line[i - 1]))
+		i--;
+	if (i == end || i == 0 || line[i - 1] != '{' || end - i > 18)
+		return false;
+	*n = strtoull(line + i, NULL, 10);
+	return true;
+}
+
+static void
+imap_line(struct imap_session *s, const char *line, size_t len)
+{
+	unsigned long long n;
+	bool sync;
+
+	if (s->cmdlen + len + 2 > s->cmdcap) {
+		s->cmd[s->cmdlen] = '\0';
+		imap_literal_refuse(s, true, "Command too large");
+		return;
+	}
+	memcpy(s->cmd + s->cmdlen, line, len);
+	s->cmdlen += len;
+	if (imap_line_literal(line, len, &n, &sync))
+		imap_literal_begin(s, n, sync);
+	else
+		imap_run(s);
+}
+
+/* Literal bytes: into the command buffer or the spool file. */
+static void
+imap_literal_input(struct imap_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t n = evbuffer_get_length(in);
+
+	if (n > s->literal_left)
+		n = s->literal_left;
+	if (s->literal_fd >= 0) {
+		while (n > 0) {
+			unsigned char *p = evbuffer_pullup(in, (ev_ssize_t)(n < 65536 ? n : 65536));
+			size_t chunk = n < 65536 ? n : 65536;
+			if (write(s->literal_fd, p, chunk) != (ssize_t)chunk)
+				s->spool_failed = true;
+			evbuffer_drain(in, chunk);
+			n -= chunk;
+			s->literal_left -= chunk;
+		}
+	} else {
+		evbuffer_remove(in, s->cmd + s->cmdlen, n);
+		s->cmdlen += n;
+		s->literal_left -= n;
+	}
+	if (s->literal_left > 0)
+		return;
+	if (s->literal_fd >= 0) {
+		close(s->literal_fd);
+		s->literal_fd = -1;
+	}
+	s->io = IMAP_IO_LINE;
+}
+
+static void
+imap_read(struct imap_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t len;
+
+	s->reading = true;
+	while (s->io == IMAP_IO_LINE || s->io == IMAP_IO_LITERAL ||
+	    s->io == IMAP_IO_IDLE || s->io == IMAP_IO_AUTH) {
+		if (s->io == IMAP_IO_LITERAL) {
+			imap_literal_input(s);
+			if (s->io == IMAP_IO_LITERAL)
+				break;
+			continue;
+		}
+		enum net_line_status st = net_readline(&s->line, in, s->linebuf,
+		    s->line_cap, &len);
+		if (st == NET_LINE_MORE)
+			break;
+		if (st == NET_LINE_TOOLONG) {
+			imap_command_reset(s);
+			imap_reply(s, "* BAD [TOOBIG] Line too long");
+			if (!imap_error(s))
+				break;
+			continue;
+		}
+		if (s->io == IMAP_IO_IDLE)
+			imap_idle_line(s, s->linebuf);
+		else if (s->io == IMAP_IO_AUTH)
+			imap_auth_line(s, s->linebuf);
+		else
+			imap_line(s, s->linebuf, len);
+	}
+	s->reading = false;
+}
+
+static void
+imap_on_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	imap_read(arg);
+}
+
+static int
+imap_sessions_from(const struct imap_server *srv, const char *peer)
+{
+	int n = 0;
+
+	for (const struct imap_session *s = srv->sessions; s; s = s->next)
+		n += strcmp(s->peer, peer) == 0;
+	return n;
+}
+
+static void
+imap_on_accept(struct imap_server *srv, int fd, const struct sockaddr *sa,
+    bool tls)
+{
+	const struct store_config *cfg = srv->cfg;
+	struct imap_session *s = xcalloc(1, sizeof(*s));
+
+	s->srv = srv;
+	s->id = ++srv->next_id;
+	s->literal_fd = -1;
+	s->tls = tls;
+	s->line_cap = (size_t)cfg->imap_max_line;
+	s->linebuf = xmalloc(s->line_cap + 2);
+	s->cmdcap = (size_t)cfg->imap_max_command;
+	s->cmd = xmalloc(s->cmdcap + 1);
+	net_addr_str(sa, s->peer, sizeof(s->peer));
+	s->bev = tls ? tls_server_accept(srv->tls, srv->base, fd) :
+	    bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->next = srv->sessions;
+	if (s->next != NULL)
+		s->next->prev = s;
+	srv->sessions = s;
+	srv->nsessions++;
+	imap_setup_bev(s);
+	if (srv->nsessions > cfg->imap_max_sessions || srv->draining ||
+	    imap_sessions_from(srv, s->peer) > cfg->imap_max_per_client) {
+		imap_reply(s, "* BYE Too many connections, try again later");
+		log_warn("imap peer=%s refused: too many sessions", s->peer);
+		imap_close(s);
+		return;
+	}
+	log_debug("imap session=%lu peer=%s connected", s->id, s->peer);
+	imap_reply(s, "* OK [CAPABILITY %s] %s IMAP4rev1 store ready",
+	    imap_capabilities(s), cfg->hostname);
+	bufferevent_enable(s->bev, EV_READ);
+}
+
+/* IDLE: look at the mailbox every IMAP_IDLE_POLL; a look that finds
+ * nothing changed is one index read of the mailbox record. */
+#define IMAP_IDLE_POLL_MS 500
+
+static void
+imap_idle_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->io == IMAP_IO_IDLE)
+		imap_sync_view(s);
+}
+
+void
+imap_idle_watch(struct imap_session *s, bool on)
+{
+	struct timeval tv = { 0, IMAP_IDLE_POLL_MS * 1000 };
+
+	if (on && s->idle_timer == NULL) {
+		s->idle_timer = event_new(s->srv->base, -1, EV_PERSIST,
+		    imap_idle_tick, s);
+		event_add(s->idle_timer, &tv);
+	} else if (!on && s->idle_timer != NULL) {
+		event_free(s->idle_timer);
+		s->idle_timer = NULL;
+	}
+}
+
+uint32_t
+imap_recent_floor(struct imap_server *srv, uint64_t mailbox,
+    uint32_t index_floor)
+{
+	for (size_t i = 0; i < srv->nrecent; i++)
+		if (srv->recent[i].mailbox == mailbox)
+			return srv->recent[i].uid > index_floor ? srv->recent[i].uid :
+			    index_floor;
+	return index_floor;
+}
+
+void
+imap_recent_claim(struct imap_server *srv, uint64_t mailbox, uint32_t uid)
+{
+	for (size_t i = 0; i < srv->nrecent; i++)
+		if (srv->recent[i].mailbox == mailbox) {
+			if (uid > srv->recent[i].uid)
+				srv->recent[i].uid = uid;
+			return;
+		}
+	if (srv->nrecent == srv->caprecent) {
+		srv->caprecent = srv->caprecent ? srv->caprecent * 2 : 64;
+		srv->recent = xrealloc(srv->recent,
+		    srv->caprecent * sizeof(*srv->recent));
+	}
+	srv->recent[srv->nrecent].mailbox = mailbox;
+	srv->recent[srv->nrecent++].uid = uid;
+}
+
+static void
+imap_on_accept_plain(void *arg, int fd, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	(void)salen;
+	imap_on_accept(arg, fd, sa, false);
+}
+
+static void
+imap_on_accept_tls(void *arg, int fd, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	(void)salen;
+	imap_on_accept(arg, fd, sa, true);
+}
+
+struct imap_server *
+imap_server_new(struct event_base *base, const struct store_config *cfg)
+{
+	struct imap_server *srv = xcalloc(1, sizeof(*srv));
+
+	srv->base = base;
+	srv->cfg = cfg;
+	return srv;
+}
+
+void
+imap_server_attach(struct imap_server *srv, struct dir *dir, struct db *db)
+{
+	srv->dir = dir;
+	srv->db = db;
+}
+
+static bool
+imap_listen_list(struct imap_server *srv, char **list, bool tls, char **err)
+{
+	if (tls && *list != NULL && srv->tls == NULL) {
+		*err = xasprintf("service.imap.tlslisten needs local.tls.certfile "
+		    "and local.tls.keyfile");
+		return false;
+	}
+	for (char **l = list; *l != NULL; l++) {
+		struct evconnlistener *el = net_listen(srv->base, *l,
+		    tls ? imap_on_accept_tls : imap_on_accept_plain, srv, err);
+		if (el == NULL)
+			return false;
+		srv->listeners = xrealloc(srv->listeners,
+		    (size_t)(srv->nlisteners + 1) * sizeof(*srv->listeners));
+		srv->listeners[srv->nlisteners++] = el;
+		log_info("imap listening on %s%s", *l, tls ? " (TLS)" : "");
+	}
+	return true;
+}
+
+bool
+imap_server_listen(struct imap_server *srv, struct tls_ctx *tls, char **err)
+{
+	srv->tls = tls;
+	return imap_listen_list(srv, srv->cfg->imap_listen, false, err) &&
+	    imap_listen_list(srv, srv->cfg->imap_tls_listen, true, err);
+}
+
+void
+imap_server_set_config(struct imap_server *srv, const struct store_config *cfg)
+{
+	srv->cfg = cfg;
+}
+
+void
+imap_server_drain(struct imap_server *srv)
+{
+	struct imap_session *s, *next;
+
+	for (int i = 0; i < srv->nlisteners; i++)
+		evconnlistener_disable(srv->listeners[i]);
+	srv->draining = true;
+	for (s = srv->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->io == IMAP_IO_LINE || s->io == IMAP_IO_IDLE) {
+			imap_reply(s, "* BYE Server shutting down");
+			imap_close(s);
+		}
+	}
+}
+
+int
+imap_server_sessions(const struct imap_server *srv)
+{
+	return srv->nsessions;
+}

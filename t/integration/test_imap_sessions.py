@@ -1,0 +1,256 @@
+"""IMAP sessions: what concurrent sessions see of each other, IDLE,
+authentication rules, and every limit with its response."""
+import base64
+import imaplib
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import deliver
+from slapd import Slapd
+from store import Store
+from suite import free_port
+
+
+class Raw:
+    """A line-level IMAP client for the cases imaplib hides."""
+
+    def __init__(self, addr, timeout=10):
+        self.sock = socket.create_connection(addr, timeout=timeout)
+        self.buf = b""
+        self.greeting = self.line()
+
+    def send(self, data):
+        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed; buffered %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode("utf-8", "replace")
+
+    def cmd(self, tag, text):
+        """Send one command; return (untagged lines, tagged line)."""
+        self.send(f"{tag} {text}\r\n")
+        return self.until(tag)
+
+    def until(self, tag):
+        untagged = []
+        while True:
+            line = self.line()
+            if line.startswith(tag + " "):
+                return untagged, line
+            untagged.append(line)
+
+    def closed(self):
+        try:
+            self.sock.settimeout(5)
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return True
+        except (OSError, socket.timeout):
+            return True
+
+
+def login(st, user="alice@example.com", password="alice-secret"):
+    m = imaplib.IMAP4(*st.imap)
+    m.login(user, password)
+    return m
+
+
+def test_two_sessions_see_each_others_changes(imap_store):
+    deliver(imap_store, "alice@example.com", ["a", "b", "c"])
+    one, two = Raw(imap_store.imap), Raw(imap_store.imap)
+    for c in (one, two):
+        c.cmd("l", "LOGIN alice alice-secret")
+    untagged, _ = one.cmd("s", "SELECT INBOX")
+    assert "* 3 RECENT" in untagged
+    untagged, _ = two.cmd("s", "SELECT INBOX")
+    assert "* 0 RECENT" in untagged                  # \Recent went to one
+    two.cmd("f", "STORE 2 +FLAGS (\\Deleted)")
+    untagged, _ = one.cmd("n", "NOOP")
+    assert "* 2 FETCH (FLAGS (\\Deleted \\Recent))" in untagged
+    two.cmd("e", "EXPUNGE")
+    deliver(imap_store, "alice@example.com", ["d"])
+    untagged, _ = one.cmd("n2", "NOOP")
+    assert untagged[0] == "* 2 EXPUNGE" and "* 3 EXISTS" in untagged
+    assert "* 3 RECENT" in untagged               # a, c and the new d
+    untagged, _ = two.cmd("n", "NOOP")
+    assert "* 3 EXISTS" in untagged and "* 0 RECENT" in untagged
+
+
+def test_fetch_does_not_report_expunges(imap_store):
+    deliver(imap_store, "alice@example.com", ["a", "b"])
+    one, two = Raw(imap_store.imap), Raw(imap_store.imap)
+    for c in (one, two):
+        c.cmd("l", "LOGIN alice alice-secret")
+        c.cmd("s", "SELECT INBOX")
+    two.cmd("d", "STORE 1 +FLAGS (\\Deleted)")
+    two.cmd("e", "EXPUNGE")
+    untagged, tagged = one.cmd("f", "FETCH 1:2 (FLAGS)")
+    assert tagged.startswith("f OK") and not any("EXPUNGE" in u for u in untagged)
+    untagged, _ = one.cmd("u", "UID FETCH 1:* (FLAGS)")
+    assert "* 1 EXPUNGE" in untagged
+
+
+def test_idle_tells_new_mail(imap_store):
+    c = Raw(imap_store.imap)
+    c.cmd("l", "LOGIN alice alice-secret")
+    c.cmd("s", "SELECT INBOX")
+    c.send("i IDLE\r\n")
+    assert c.line().startswith("+ ")
+    deliver(imap_store, "alice@example.com", ["idle"])
+    assert c.line() == "* 1 EXISTS"
+    c.send("DONE\r\n")
+    _, tagged = c.until("i")
+    assert tagged == "i OK IDLE terminated"
+
+
+def test_wrong_password_delays_then_bye(imap_store):
+    c = Raw(imap_store.imap)
+    _, t = c.cmd("a", "LOGIN alice wrong")
+    assert t == "a NO [AUTHENTICATIONFAILED] Authentication failed"
+    t0 = time.monotonic()
+    _, t = c.cmd("b", "LOGIN nobody@example.com wrong")
+    assert t.startswith("b NO [AUTHENTICATIONFAILED]")
+    assert time.monotonic() - t0 >= 0.9             # the penalty grows
+    c.send("c LOGIN alice wrong\r\n")
+    assert c.line().startswith("c NO [AUTHENTICATIONFAILED]")
+    assert c.line().startswith("* BYE")
+    assert c.closed()
+
+
+def test_authenticate_plain_and_login(imap_store):
+    ir = base64.b64encode(b"\0alice@example.com\0alice-secret").decode()
+    c = Raw(imap_store.imap)
+    _, t = c.cmd("a", f"AUTHENTICATE PLAIN {ir}")
+    assert t.startswith("a OK")
+    c = Raw(imap_store.imap)
+    c.send("a AUTHENTICATE PLAIN\r\n")
+    assert c.line() == "+ "
+    c.send(ir + "\r\n")
+    assert c.until("a")[1].startswith("a OK")
+    c = Raw(imap_store.imap)
+    c.send("a AUTHENTICATE LOGIN\r\n")
+    assert c.line() == "+ VXNlcm5hbWU6"
+    c.send(base64.b64encode(b"carol@example.org").decode() + "\r\n")
+    assert c.line() == "+ UGFzc3dvcmQ6"
+    c.send(base64.b64encode(b"carol-secret").decode() + "\r\n")
+    assert c.until("a")[1].startswith("a OK")
+    c = Raw(imap_store.imap)
+    c.send("a AUTHENTICATE PLAIN\r\n")
+    c.line()
+    c.send("*\r\n")
+    assert c.until("a")[1] == "a BAD Authentication cancelled"
+    _, t = c.cmd("b", "AUTHENTICATE CRAM-MD5")
+    assert t.startswith("b NO")
+    _, t = c.cmd("c", "AUTHENTICATE PLAIN !!!notbase64")
+    assert t.startswith("c BAD")
+
+
+def test_refused_accounts(imap_store):
+    c = Raw(imap_store.imap)
+    # bob lives on store2; frank is inactive; grace is deleted.
+    assert c.cmd("a", "LOGIN bob bob-secret")[1].startswith("a NO [UNAVAILABLE]")
+    assert c.cmd("b", "LOGIN frank frank-secret")[1].startswith("b NO [UNAVAILABLE]")
+    assert c.cmd("c", "LOGIN grace grace-secret")[1].startswith("c NO [CONTACTADMIN]")
+
+
+def test_passwords_need_tls_by_default(make_store):
+    port = free_port("127.0.0.2")
+    st = make_store(conf={"service.imap.listen": f"127.0.0.2:{port}"})
+    c = Raw(("127.0.0.2", port))
+    assert "LOGINDISABLED" in c.greeting and "AUTH=PLAIN" not in c.greeting
+    assert c.cmd("a", "LOGIN alice alice-secret")[1] == \
+        "a NO [PRIVACYREQUIRED] Use STARTTLS first"
+
+
+def test_command_state_rules(imap_store):
+    c = Raw(imap_store.imap)
+    assert c.cmd("a", "SELECT INBOX")[1].startswith("a BAD")
+    c.cmd("l", "LOGIN alice alice-secret")
+    assert c.cmd("b", "FETCH 1 FLAGS")[1].startswith("b BAD")
+    assert c.cmd("c", "LOGIN alice alice-secret")[1].startswith("c BAD")
+    assert c.cmd("d", "FROB")[1] == "d BAD Unknown command"
+    c.cmd("s", "SELECT INBOX")
+    assert c.cmd("e", "FETCH 5 FLAGS")[1].startswith("e BAD")   # no message 5
+    assert c.cmd("f", "FETCH 1:x FLAGS")[1].startswith("f BAD")
+    assert c.cmd("g", 'SEARCH ' + "(" * 40 + "ALL" + ")" * 40)[1].startswith("g BAD")
+    assert c.cmd("h", "LOGOUT")[0] == ["* BYE Logging out"]
+
+
+def test_limits(make_store):
+    port = free_port("127.0.0.2")
+    st = make_store(conf={"service.imap.listen": f"127.0.0.2:{port}",
+                          "service.imap.plaintextmincipher": "0",
+                          "service.imap.maxlinelength": "1024",
+                          "service.imap.maxcommandsize": "8k",
+                          "service.imap.maxerrors": "3",
+                          "service.imap.maxsessionsperclient": "3",
+                          "service.imap.preauthtimeout": "2"})
+    addr = ("127.0.0.2", port)
+    c = Raw(addr)
+    c.send("a NOOP " + "x" * 2000 + "\r\n")
+    assert c.line() == "* BAD [TOOBIG] Line too long"
+    assert c.cmd("b", "NOOP")[1] == "b OK NOOP completed"
+    # A synchronising literal over the cap is refused before it is sent.
+    c.send("c LOGIN {100000}\r\n")
+    assert c.line() == "c NO [TOOBIG] Command too large"
+    c.cmd("l", "LOGIN alice alice-secret")
+    # APPEND over the message size: refused too.
+    c.send("d APPEND INBOX {60000000}\r\n")
+    assert c.line() == "d NO [TOOBIG] Message too large"
+    # A non-synchronising one cannot be refused: the session ends.
+    c.send("e LOGIN {100000+}\r\n")
+    assert c.line().startswith("* BYE [TOOBIG]")
+    assert c.closed()
+    # Protocol errors.
+    c = Raw(addr)
+    for i in range(3):
+        assert c.cmd(f"x{i}", "FROB")[1].endswith("BAD Unknown command")
+    c.send("y FROB\r\n")
+    assert c.line() == "y BAD Unknown command"
+    assert c.line().startswith("* BYE")
+    # Sessions per client address.
+    held = [Raw(addr) for _ in range(3)]
+    extra = Raw(addr)
+    assert extra.greeting.startswith("* BYE")
+    # Idle before login.
+    time.sleep(2.5)
+    assert held[0].line().startswith("* BYE Autologout")
+
+
+def test_directory_down_is_unavailable(tmp_path):
+    ldap = Slapd(tmp_path / "ldap")
+    ldap.start()
+    port = free_port("127.0.0.2")
+    st = Store(tmp_path / "s", slapd=ldap, host="127.0.0.2",
+               conf={"service.imap.listen": f"127.0.0.2:{port}",
+                     "service.imap.plaintextmincipher": "0",
+                     "local.ldap.timeout": "pt2s"}).start()
+    try:
+        ldap.stop()
+        c = Raw(("127.0.0.2", port))
+        _, t = c.cmd("a", "LOGIN alice alice-secret")
+        assert t == "a NO [UNAVAILABLE] Directory unavailable, try later"
+    finally:
+        st.stop()
+
+
+def test_curl_reads_mail(imap_store):
+    deliver(imap_store, "alice@example.com", ["via curl"])
+    host, port = imap_store.imap
+    out = subprocess.run(["curl", "-s", "--user", "alice:alice-secret",
+                          f"imap://{host}:{port}/INBOX;UID=1"],
+                         capture_output=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert b"Subject: via curl" in out.stdout
+    out = subprocess.run(["curl", "-s", "--user", "alice:alice-secret",
+                          f"imap://{host}:{port}/"], capture_output=True, timeout=30)
+    assert b"INBOX" in out.stdout and b"Trash" in out.stdout
