@@ -62,6 +62,11 @@ static const struct imap_cmd imap_cmds[] = {
 	{ "COPY", cmd_copy, S_SELECTED },
 	{ "MOVE", cmd_copy, S_SELECTED },
 	{ "UID", cmd_uid, S_SELECTED },
+	{ "SORT", cmd_sort, S_SELECTED },
+	{ "THREAD", cmd_thread, S_SELECTED },
+	{ "GETQUOTA", cmd_getquota, S_AUTH | S_SELECTED },
+	{ "GETQUOTAROOT", cmd_getquotaroot, S_AUTH | S_SELECTED },
+	{ "SETQUOTA", cmd_setquota, S_AUTH | S_SELECTED },
 	{ NULL, NULL, 0 },
 };
 

@@ -441,6 +441,7 @@ cmd_uid(struct imap_session *s, struct imap_arg *args)
 		void (*fn)(struct imap_session *, struct imap_arg *);
 	} subs[] = {
 		{ "FETCH", cmd_fetch }, { "SEARCH", cmd_search },
+		{ "SORT", cmd_sort }, { "THREAD", cmd_thread },
 		{ "STORE", cmd_store }, { "COPY", cmd_copy }, { "MOVE", cmd_copy },
 		{ "EXPUNGE", NULL },
 	};

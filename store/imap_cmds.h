@@ -60,5 +60,14 @@ void imap_fetch_free(struct imap_session *s);
 /* imap_search.c */
 void cmd_search(struct imap_session *s, struct imap_arg *args);
 
+/* imap_sort.c: SORT and THREAD (RFC 5256) */
+void cmd_sort(struct imap_session *s, struct imap_arg *args);
+void cmd_thread(struct imap_session *s, struct imap_arg *args);
+
+/* imap_quota.c: QUOTA (RFC 9208) */
+void cmd_getquota(struct imap_session *s, struct imap_arg *args);
+void cmd_getquotaroot(struct imap_session *s, struct imap_arg *args);
+void cmd_setquota(struct imap_session *s, struct imap_arg *args);
+
 
 #endif
