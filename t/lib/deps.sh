@@ -6,7 +6,7 @@
 set -e
 pkgs="build-essential pkg-config libevent-dev libldap-dev liblmdb-dev
       libssl-dev libsasl2-dev slapd ldap-utils swaks python3 python3-pytest
-      python3-lmdb curl openssl
+      python3-lmdb curl openssl isync
       lmdb-utils"
 if [ -n "$BENCH" ]; then
     pkgs="$pkgs postfix dovecot-core dovecot-lmtpd"
