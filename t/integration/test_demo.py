@@ -16,7 +16,9 @@ def read_env(path):
 def test_demo_runs_and_stops_cleanly(tmp_path):
     run = tmp_path / "demo"
     env = dict(os.environ, DEMO_DIR=str(run), DEMO_LDAP_PORT=str(free_port()),
-               DEMO_LMTP_PORT=str(free_port("127.0.0.2")))
+               DEMO_LMTP_PORT=str(free_port("127.0.0.2")),
+               DEMO_IMAP_PORT=str(free_port("127.0.0.2")),
+               DEMO_IMAPS_PORT=str(free_port("127.0.0.2")))
     out = open(tmp_path / "demo.out", "wb")
     proc = subprocess.Popen([os.path.join(ROOT, "conf", "demo", "run"), BUILD],
                             stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -28,7 +30,8 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
         assert envfile.exists(), open(tmp_path / "demo.out").read()
         ep = read_env(envfile)
         assert set(ep) >= {"LDAP_URI", "LMTP_STORE1", "LMTP_STORE2", "DEMO_USER1",
-                           "DEMO_PASS1", "DEMO_USER2", "DEMO_PASS2"}
+                           "DEMO_PASS1", "DEMO_USER2", "DEMO_PASS2", "IMAP_STORE1",
+                           "IMAPS_STORE1", "IMAP_STORE2", "IMAPS_STORE2"}
         for n, store in (("1", "STORE1"), ("2", "STORE2")):
             host, port = ep[f"LMTP_{store}"].split(":")
             r = subprocess.run(["swaks", "--protocol", "LMTP", "--server", host,
@@ -43,6 +46,11 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
         assert len(landed) == 2
         for path in landed:
             assert os.path.isfile(os.path.join(ROOT, path) if not os.path.isabs(path) else path)
+        # ... and the curl line it printed reads it over IMAPS.
+        curl = [l.strip() for l in printed.splitlines() if l.strip().startswith("curl ")]
+        assert len(curl) == 1
+        r = subprocess.run(curl[0], shell=True, capture_output=True, cwd=ROOT, timeout=30)
+        assert r.returncode == 0 and b"From: " in r.stdout, r.stderr
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
