@@ -148,7 +148,8 @@ commit_add_message(MDB_txn *txn, struct commit_batch *b, const char *dir, struct
 	char path[COMMIT_PATH];
 	uint32_t uid = mb->uidnext;
 	struct midx_message rec = {
-		.flags = m->flags, .header_size = m->header_size,
+		.flags = m->flags, .keywords = m->keywords,
+		.header_size = m->header_size,
 		.internaldate = m->internaldate, .size = m->size,
 		.modseq = mb->highestmodseq + 1,
 	};

@@ -40,6 +40,7 @@ struct commit_msg {
 	uint64_t size;
 	uint32_t header_size;
 	uint32_t flags;
+	uint64_t keywords;          /* bits in the target mailbox's table */
 	time_t internaldate;
 	const char *envelope;
 	size_t envlen;

@@ -38,6 +38,9 @@ imap_append_done(struct mbox_op *op, void *arg)
 	case MOP_OVERQUOTA:
 		imap_finish(s, "NO [OVERQUOTA] Quota exceeded");
 		break;
+	case MOP_LIMIT:
+		imap_finish(s, "NO [LIMIT] Too many keywords in this mailbox");
+		break;
 	default:
 		imap_finish(s, "NO [SERVERBUG] Could not store the message");
 		break;
@@ -87,12 +90,17 @@ cmd_append(struct imap_session *s, struct imap_arg *args)
 		imap_bad(s, "Syntax: APPEND mailbox [flags] [date] literal");
 		return;
 	}
-	if (a->type == IMAP_ARG_LIST && !imap_parse_flags(a++, &flags)) {
-		imap_finish(s, "NO Keywords cannot be stored");
+	/* From here on every exit frees kw (or hands it to the op). */
+	char (*kw)[KEYWORD_LEN + 1] = xcalloc(KEYWORDS_MAX, sizeof(*kw));
+	size_t nkw = 0;
+	if (a->type == IMAP_ARG_LIST && !imap_parse_flags(a++, &flags, kw, &nkw)) {
+		free(kw);
+		imap_bad(s, "Invalid flag");
 		return;
 	}
 	if (a->type == IMAP_ARG_STRING && !a->literal) {
 		if (!imap_datetime_parse(a->str, &date, NULL)) {
+			free(kw);
 			imap_bad(s, "Bad date-time");
 			return;
 		}
@@ -100,15 +108,18 @@ cmd_append(struct imap_session *s, struct imap_arg *args)
 	}
 	if ((a->type != IMAP_ARG_FILE && !(a->type == IMAP_ARG_STRING &&
 	    a->literal)) || a[1].type != IMAP_ARG_END) {
+		free(kw);
 		imap_bad(s, "Syntax: APPEND mailbox [flags] [date] literal");
 		return;
 	}
 	if (a->len == 0) {
+		free(kw);
 		imap_finish(s, "NO Empty message");
 		return;
 	}
 	path = a->type == IMAP_ARG_FILE ? a->str : imap_append_write(s, a->str, a->len);
 	if (path == NULL || s->spool_failed) {
+		free(kw);
 		imap_finish(s, "NO [SERVERBUG] Cannot store the message now");
 		return;
 	}
@@ -121,6 +132,8 @@ cmd_append(struct imap_session *s, struct imap_arg *args)
 	op->header_size = m.header_size;
 	op->date = date;
 	op->flags = flags;
+	op->kw = kw;
+	op->nkw = nkw;
 	op->quota = s->quota;
 	s->op = mbox_op_submit(op, imap_append_done, s);
 }

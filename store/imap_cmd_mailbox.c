@@ -82,9 +82,13 @@ imap_select_report(struct imap_session *s)
 	for (size_t i = 0; i < v->n && first_unseen == 0; i++)
 		if (!(v->flags[i] & MFLAG_SEEN))
 			first_unseen = i + 1;
-	imap_reply(s, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-	imap_reply(s, "* OK [PERMANENTFLAGS (%s)] Flags permitted",
-	    s->readonly ? "" : "\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+	char kw[IMAP_FLAGS_TEXT];
+	imap_flags_string(0, ~(uint64_t)0, &v->names, kw, sizeof(kw));
+	imap_reply(s, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s)",
+	    *kw ? " " : "", kw);
+	imap_reply(s, "* OK [PERMANENTFLAGS (%s%s%s)] Flags permitted",
+	    s->readonly ? "" : "\\Answered \\Flagged \\Deleted \\Seen \\Draft ",
+	    kw, s->readonly ? "" : *kw ? " \\*" : "\\*");
 	imap_reply(s, "* %zu EXISTS", v->n);
 	imap_reply(s, "* %u RECENT", v->recent);
 	if (first_unseen != 0)
@@ -180,6 +184,9 @@ imap_simple_op_done(struct mbox_op *op, void *arg)
 		break;
 	case MOP_OVERQUOTA:
 		imap_finish(s, "NO [OVERQUOTA] Quota exceeded");
+		break;
+	case MOP_LIMIT:
+		imap_finish(s, "NO [LIMIT] Too many keywords");
 		break;
 	case MOP_FAILED:
 		imap_finish(s, "NO [SERVERBUG] Storage failure, try again");

@@ -25,7 +25,8 @@ static const struct { const char *name; uint32_t bit; } imap_flag_names[] = {
 };
 
 void
-imap_flags_string(uint32_t flags, bool recent, char *buf, size_t len)
+imap_flags_string(uint32_t flags, uint64_t kw, const struct keywords *names,
+    char *buf, size_t len)
 {
 	size_t o = 0;
 
@@ -34,29 +35,53 @@ imap_flags_string(uint32_t flags, bool recent, char *buf, size_t len)
 		if (flags & imap_flag_names[i].bit)
 			o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? " " : "",
 			    imap_flag_names[i].name);
-	if (recent)
-		snprintf(buf + o, len - o, "%s\\Recent", o ? " " : "");
+	if (flags & MFLAG_RECENT)
+		o += (size_t)snprintf(buf + o, len - o, "%s\\Recent", o ? " " : "");
+	for (size_t i = 0; names != NULL && i < names->n && o < len; i++)
+		if (kw & (uint64_t)1 << i)
+			o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? " " : "",
+			    names->names[i]);
 }
 
-/* flag-list = "(" [flag *(SP flag)] ")"; a single flag is accepted too.
- * Keywords are not stored yet: they are refused. */
+/* flag-keyword = atom, not starting with a backslash. */
+static bool
+imap_keyword_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > KEYWORD_LEN || *s == '\\')
+		return false;
+	for (; *s; s++)
+		if (*s <= ' ' || *s >= 127 || strchr("(){%*\"\\]", *s) != NULL)
+			return false;
+	return true;
+}
+
+/* flag-list = "(" [flag *(SP flag)] ")"; a single flag is accepted too. */
 bool
-imap_parse_flags(const struct imap_arg *a, uint32_t *flags)
+imap_parse_flags(const struct imap_arg *a, uint32_t *sys,
+    char (*kw)[KEYWORD_LEN + 1], size_t *nkw)
 {
 	const struct imap_arg one[2] = { *a, { .type = IMAP_ARG_END } };
 	const struct imap_arg *l = a->type == IMAP_ARG_LIST ? a->list : one;
+	size_t n = sizeof(imap_flag_names) / sizeof(imap_flag_names[0]);
 
-	*flags = 0;
+	*sys = 0;
+	*nkw = 0;
 	for (; l->type != IMAP_ARG_END; l++) {
-		size_t i, n = sizeof(imap_flag_names) / sizeof(imap_flag_names[0]);
+		size_t i;
 		if (l->type != IMAP_ARG_ATOM)
 			return false;
 		for (i = 0; i < n; i++)
 			if (strcasecmp(l->str, imap_flag_names[i].name) == 0)
 				break;
-		if (i == n)
-			return strcasecmp(l->str, "\\Recent") == 0 ? false : false;
-		*flags |= imap_flag_names[i].bit;
+		if (i < n) {
+			*sys |= imap_flag_names[i].bit;
+			continue;
+		}
+		if (!imap_keyword_ok(l->str) || *nkw == KEYWORDS_MAX)
+			return false;
+		snprintf(kw[(*nkw)++], KEYWORD_LEN + 1, "%s", l->str);
 	}
 	return true;
 }
@@ -71,10 +96,10 @@ static void
 imap_sync_flags(void *arg, size_t seq)
 {
 	struct imap_session *s = arg;
-	char f[128];
+	char f[IMAP_FLAGS_TEXT];
 
-	imap_flags_string(s->view->flags[seq - 1], s->view->flags[seq - 1] &
-	    MFLAG_RECENT, f, sizeof(f));
+	imap_flags_string(s->view->flags[seq - 1], s->view->kw[seq - 1],
+	    &s->view->names, f, sizeof(f));
 	imap_reply(s, "* %zu FETCH (FLAGS (%s))", seq, f);
 }
 
@@ -235,14 +260,18 @@ imap_store_done(struct mbox_op *op, void *arg)
 {
 	struct imap_session *s = arg;
 	struct mbox_view *v = s->view;
-	char f[128];
+	char f[IMAP_FLAGS_TEXT];
 
 	s->op = NULL;
 	if (op->status != MOP_OK) {
+		imap_finish(s, "NO %s", op->status == MOP_LIMIT ?
+		    "[LIMIT] Too many keywords in this mailbox" :
+		    "[SERVERBUG] Store failed, try again");
 		mbox_op_free(&op);
-		imap_finish(s, "NO [SERVERBUG] Store failed, try again");
 		return;
 	}
+	/* New keyword names first: the answers print them. */
+	v->names = op->names;
 	/* Answer with the new flags unless .SILENT; then tell the rest. */
 	for (size_t i = 0; i < op->nuids; i++) {
 		size_t seq = mbox_view_seq(v, op->uids[i]);
@@ -250,9 +279,11 @@ imap_store_done(struct mbox_op *op, void *arg)
 			continue;
 		uint32_t recent = v->flags[seq - 1] & MFLAG_RECENT;
 		v->flags[seq - 1] = op->out_flags[i] | recent;
+		v->kw[seq - 1] = op->out_kw[i];
 		if (s->store_silent)
 			continue;
-		imap_flags_string(op->out_flags[i], recent, f, sizeof(f));
+		imap_flags_string(v->flags[seq - 1], v->kw[seq - 1], &v->names, f,
+		    sizeof(f));
 		if (s->uid_cmd)
 			imap_reply(s, "* %zu FETCH (UID %u FLAGS (%s))", seq,
 			    op->uids[i], f);
@@ -312,17 +343,23 @@ cmd_store(struct imap_session *s, struct imap_arg *args)
 		imap_bad(s, "Unknown STORE item");
 		return;
 	}
-	if (!imap_parse_flags(&args[2], &flags)) {
-		imap_finish(s, "NO Keywords and \\Recent cannot be stored");
+	char (*kw)[KEYWORD_LEN + 1] = xcalloc(KEYWORDS_MAX, sizeof(*kw));
+	size_t nkw;
+	if (!imap_parse_flags(&args[2], &flags, kw, &nkw)) {
+		free(kw);
+		imap_bad(s, "Invalid flag (\\Recent, unknown system flag, or bad keyword)");
 		return;
 	}
 	if (s->readonly) {
+		free(kw);
 		imap_finish(s, "NO [READ-ONLY] Mailbox is read-only");
 		return;
 	}
 	uint32_t *uids = imap_set_uids(s, &args[0], &n);
-	if (uids == NULL)
+	if (uids == NULL) {
+		free(kw);
 		return;
+	}
 	s->store_silent = item[5] != '\0';
 	struct mbox_op *op = mbox_op_new(MOP_FLAGS, s->user, s->part);
 	snprintf(op->name, sizeof(op->name), "%s", s->view->name);
@@ -330,6 +367,8 @@ cmd_store(struct imap_session *s, struct imap_arg *args)
 	op->nuids = n;
 	op->flag_mode = mode;
 	op->flags = flags;
+	op->kw = kw;
+	op->nkw = nkw;
 	s->op = mbox_op_submit(op, imap_store_done, s);
 }
 

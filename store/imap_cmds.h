@@ -49,8 +49,16 @@ void cmd_uid(struct imap_session *s, struct imap_arg *args);
 /* Tell the client what changed in its selected mailbox (EXISTS,
  * EXPUNGE, FETCH FLAGS); safe in any state. */
 void imap_sync_view(struct imap_session *s);
-void imap_flags_string(uint32_t flags, bool recent, char *buf, size_t len);
-bool imap_parse_flags(const struct imap_arg *a, uint32_t *flags);
+/* Room for every flag a message can have, as text. */
+#define IMAP_FLAGS_TEXT (KEYWORDS_MAX * (KEYWORD_LEN + 1) + 128)
+/* System flags, \Recent and keywords (named by names) as IMAP text. */
+void imap_flags_string(uint32_t flags, uint64_t kw, const struct keywords *names,
+    char *buf, size_t len);
+/* The flags of a STORE or APPEND: system ones into *sys, keywords into
+ * kw (KEYWORDS_MAX entries) and *nkw.  False for \Recent, an unknown
+ * system flag, or a malformed or too long keyword. */
+bool imap_parse_flags(const struct imap_arg *a, uint32_t *sys,
+    char (*kw)[KEYWORD_LEN + 1], size_t *nkw);
 
 /* imap_fetch.c */
 void cmd_fetch(struct imap_session *s, struct imap_arg *args);

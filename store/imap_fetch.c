@@ -317,8 +317,8 @@ fetch_one(struct imap_session *s, struct fetch_job *job, size_t i)
 		sp = true;
 	}
 	if (job->flags) {
-		char f[128];
-		imap_flags_string(v->flags[i], v->flags[i] & MFLAG_RECENT, f, sizeof(f));
+		char f[IMAP_FLAGS_TEXT];
+		imap_flags_string(v->flags[i], v->kw[i], &v->names, f, sizeof(f));
 		evbuffer_add_printf(out, "%sFLAGS (%s)", sp ? " " : "", f);
 		sp = true;
 	}

@@ -31,8 +31,11 @@ mbox_view_load(struct db *db, MDB_txn *txn, struct mbox_view *v)
 			v->cap = v->cap ? v->cap * 2 : 64;
 			v->uids = xrealloc(v->uids, v->cap * sizeof(*v->uids));
 			v->flags = xrealloc(v->flags, v->cap * sizeof(*v->flags));
+			v->kw = xrealloc(v->kw, v->cap * sizeof(*v->kw));
 		}
-		memcpy(&m, d.mv_data, sizeof(m));
+		memset(&m, 0, sizeof(m));
+		memcpy(&m, d.mv_data, d.mv_size < sizeof(m) ? d.mv_size : sizeof(m));
+		v->kw[v->n] = m.keywords;
 		v->uids[v->n] = (uint32_t)kp[8] << 24 | (uint32_t)kp[9] << 16 |
 		    (uint32_t)kp[10] << 8 | kp[11];
 		v->flags[v->n] = m.flags & ~(uint32_t)MFLAG_RECENT;
@@ -40,7 +43,9 @@ mbox_view_load(struct db *db, MDB_txn *txn, struct mbox_view *v)
 		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
 	}
 	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		rc = mindex_keywords_get(db, txn, v->id, &v->names);
+	return rc;
 }
 
 int
@@ -97,6 +102,7 @@ mbox_view_close(struct mbox_view **vp)
 	free(v->user);
 	free(v->uids);
 	free(v->flags);
+	free(v->kw);
 	free(v);
 	*vp = NULL;
 }
@@ -116,9 +122,11 @@ mbox_view_merge(struct mbox_view *v, const struct mbox_view *now,
 	while (i < v->n) {
 		if (j < now->n && now->uids[j] == v->uids[i]) {
 			uint32_t keep = v->flags[i] & MFLAG_RECENT;
-			bool changed = (v->flags[i] & ~MFLAG_RECENT) != now->flags[j];
+			bool changed = (v->flags[i] & ~MFLAG_RECENT) != now->flags[j] ||
+			    v->kw[i] != now->kw[j];
 			v->uids[out] = v->uids[i];
 			v->flags[out] = now->flags[j] | keep;
+			v->kw[out] = now->kw[j];
 			out++;
 			if (changed && cb->flags)
 				cb->flags(cb->arg, out);
@@ -138,9 +146,11 @@ mbox_view_merge(struct mbox_view *v, const struct mbox_view *now,
 			v->cap = v->cap ? v->cap * 2 : 64;
 			v->uids = xrealloc(v->uids, v->cap * sizeof(*v->uids));
 			v->flags = xrealloc(v->flags, v->cap * sizeof(*v->flags));
+			v->kw = xrealloc(v->kw, v->cap * sizeof(*v->kw));
 		}
 		v->uids[v->n] = now->uids[j];
 		v->flags[v->n] = now->flags[j];
+		v->kw[v->n] = now->kw[j];
 		v->n++;
 		added++;
 	}
@@ -171,12 +181,15 @@ mbox_view_sync(struct db *db, struct mbox_view *v,
 		rc = mbox_view_load(db, txn, &now);
 	db_read_end(db, &txn);
 	if (rc == 0) {
+		/* Names first: the flag reports of the merge print them. */
+		v->names = now.names;
 		*added = mbox_view_merge(v, &now, cb);
 		v->uidnext = mb.uidnext;
 		v->highestmodseq = mb.highestmodseq;
 	}
 	free(now.uids);
 	free(now.flags);
+	free(now.kw);
 	return rc;
 }
 

@@ -27,7 +27,9 @@ struct mbox_view {
 	uint64_t highestmodseq;
 	uint32_t *uids;             /* ascending */
 	uint32_t *flags;            /* MFLAG_* per message, as this view sees */
+	uint64_t *kw;               /* keyword bits per message */
 	size_t n, cap;
+	struct keywords names;      /* the mailbox's keyword names */
 	uint32_t recent_uid;        /* the index's \Recent mark at open */
 	uint32_t recent;            /* messages with \Recent for this view */
 };

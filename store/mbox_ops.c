@@ -48,6 +48,8 @@ mbox_op_free(struct mbox_op **opp)
 	free(op->envelope);
 	free(op->out_uids);
 	free(op->out_flags);
+	free(op->out_kw);
+	free(op->kw);
 	free(op->moved_uids);
 	free(op);
 	*opp = NULL;
@@ -215,6 +217,16 @@ mop_new_flags(const struct mbox_op *op, uint32_t old)
 	}
 }
 
+static uint64_t
+mop_new_keywords(const struct mbox_op *op, uint64_t old, uint64_t bits)
+{
+	switch (op->flag_mode) {
+	case MOP_FLAGS_ADD: return old | bits;
+	case MOP_FLAGS_REMOVE: return old & ~bits;
+	default: return bits;
+	}
+}
+
 static int
 mop_flags(MDB_txn *txn, struct commit_batch *b, struct mbox_op *op)
 {
@@ -228,7 +240,19 @@ mop_flags(MDB_txn *txn, struct commit_batch *b, struct mbox_op *op)
 	}
 	if (rc != 0)
 		return rc;
+	uint64_t bits;
+	rc = mindex_keywords_bits(b->db, txn, mb.id,
+	    (const char (*)[KEYWORD_LEN + 1])op->kw, op->nkw,
+	    op->flag_mode != MOP_FLAGS_REMOVE, &bits);
+	if (rc == MDB_KEYEXIST) {
+		op->status = MOP_LIMIT;
+		return 0;
+	}
+	if (rc != 0 || (rc = mindex_keywords_get(b->db, txn, mb.id,
+	    &op->names)) != 0)
+		return rc;
 	op->out_flags = xrealloc(op->out_flags, (op->nuids + 1) * sizeof(uint32_t));
+	op->out_kw = xrealloc(op->out_kw, (op->nuids + 1) * sizeof(uint64_t));
 	for (size_t i = 0; i < op->nuids; i++) {
 		op->out_flags[i] = 0xffffffffu;
 		if ((rc = mop_msg_get(txn, b->db, mb.id, op->uids[i], &v)) ==
@@ -239,13 +263,16 @@ mop_flags(MDB_txn *txn, struct commit_batch *b, struct mbox_op *op)
 		struct midx_message m;
 		memcpy(&m, v.mv_data, sizeof(m));
 		uint32_t nf = mop_new_flags(op, m.flags);
+		uint64_t nk = mop_new_keywords(op, m.keywords, bits);
 		op->out_flags[i] = nf;
-		if (nf == m.flags)
+		op->out_kw[i] = nk;
+		if (nf == m.flags && nk == m.keywords)
 			continue;
 		/* Copy the record, change flags and modseq, put it back. */
 		char *copy = xmalloc(v.mv_size);
 		memcpy(copy, v.mv_data, v.mv_size);
 		m.flags = nf;
+		m.keywords = nk;
 		m.modseq = ++mb.highestmodseq;
 		memcpy(copy, &m, sizeof(m));
 		rc = mindex_message_put(b->db, txn, mb.id, op->uids[i],
@@ -324,6 +351,29 @@ mop_over_quota(const struct mbox_op *op, const struct midx_user *u,
 	    u->messages + count > (uint64_t)op->quota.messages);
 }
 
+/* Keyword bits of one mailbox's table as bits of another's; names the
+ * target does not have are added (dropped when its table is full). */
+static int
+mop_map_keywords(MDB_txn *txn, struct commit_batch *b,
+    const struct keywords *from, uint64_t bits, uint64_t to, uint64_t *out)
+{
+	char (*names)[KEYWORD_LEN + 1];
+	size_t n = 0;
+	int rc;
+
+	*out = 0;
+	if (bits == 0)
+		return 0;
+	names = xcalloc(KEYWORDS_MAX, sizeof(*names));
+	for (size_t k = 0; k < from->n; k++)
+		if (bits & (uint64_t)1 << k)
+			memcpy(names[n++], from->names[k], KEYWORD_LEN + 1);
+	rc = mindex_keywords_bits(b->db, txn, to, (const char (*)[KEYWORD_LEN + 1])names,
+	    n, true, out);
+	free(names);
+	return rc == MDB_KEYEXIST ? 0 : rc;
+}
+
 /* Link each of op->uids from mailbox src into dst. */
 static int
 mop_copy_messages(MDB_txn *txn, struct commit_batch *b, struct mbox_op *op,
@@ -335,8 +385,11 @@ mop_copy_messages(MDB_txn *txn, struct commit_batch *b, struct mbox_op *op,
 	uint32_t uid;
 	int rc;
 
+	struct keywords skw;
 	userarea_mailbox_dir(op->part, op->user, src->id, sdir, sizeof(sdir));
 	userarea_mailbox_dir(op->part, op->user, dst->id, ddir, sizeof(ddir));
+	if ((rc = mindex_keywords_get(b->db, txn, src->id, &skw)) != 0)
+		return rc;
 	for (size_t i = 0; i < op->nuids; i++) {
 		if ((rc = mop_msg_get(txn, b->db, src->id, op->uids[i], &v)) ==
 		    MDB_NOTFOUND) {
@@ -357,7 +410,9 @@ mop_copy_messages(MDB_txn *txn, struct commit_batch *b, struct mbox_op *op,
 		    .header_size = m.header_size, .flags = m.flags,
 		    .internaldate = m.internaldate, .envelope = env,
 		    .envlen = envlen };
-		rc = commit_add_message(txn, b, ddir, dst, u, &cm, &uid);
+		rc = mop_map_keywords(txn, b, &skw, m.keywords, dst->id, &cm.keywords);
+		if (rc == 0)
+			rc = commit_add_message(txn, b, ddir, dst, u, &cm, &uid);
 		free(env);
 		if (rc == -1)
 			return EIO;
@@ -427,6 +482,14 @@ mop_append(MDB_txn *txn, struct commit_batch *b, struct mbox_op *op)
 	    .header_size = op->header_size, .flags = op->flags,
 	    .internaldate = op->date, .envelope = op->envelope,
 	    .envlen = op->envlen };
+	rc = mindex_keywords_bits(b->db, txn, mb.id,
+	    (const char (*)[KEYWORD_LEN + 1])op->kw, op->nkw, true, &m.keywords);
+	if (rc == MDB_KEYEXIST) {
+		op->status = MOP_LIMIT;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
 	if ((rc = commit_add_message(txn, b, dir, &mb, &u, &m, &uid)) != 0)
 		return rc == -1 ? EIO : rc;
 	op->uidvalidity = mb.uidvalidity;

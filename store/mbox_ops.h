@@ -22,6 +22,7 @@ enum mbox_op_kind {
 
 enum mbox_op_status {
 	MOP_OK, MOP_NONEXISTENT, MOP_EXISTS, MOP_OVERQUOTA, MOP_INBOX,
+	MOP_LIMIT,              /* too many keywords in the mailbox */
 	MOP_FAILED,             /* storage or index failure: try again */
 };
 
@@ -38,6 +39,8 @@ struct mbox_op {
 	size_t nuids;
 	int flag_mode;
 	uint32_t flags;
+	char (*kw)[KEYWORD_LEN + 1];    /* FLAGS, APPEND: keyword names */
+	size_t nkw;
 	uint32_t recent_uid;            /* RECENT */
 	/* APPEND: a durable-to-be file with the message */
 	char *path;
@@ -52,6 +55,8 @@ struct mbox_op {
 	uint32_t *out_uids;             /* new UIDs (COPY, APPEND), or
 	                                   expunged ones (EXPUNGE, MOVE) */
 	uint32_t *out_flags;            /* FLAGS: per uids[i], 0xffffffff gone */
+	uint64_t *out_kw;               /* FLAGS: keywords per uids[i] */
+	struct keywords names;          /* FLAGS: the mailbox's names after */
 	size_t nout;
 	uint32_t *moved_uids;           /* MOVE: the source UIDs removed */
 	size_t nmoved;

@@ -6,6 +6,7 @@
  *   messages   MAILBOXID(be64) UID(be32)    -> struct midx_message + envelope
  *   meta       "mailbox_seq"                -> last mailbox id (u64)
  *   subscriptions  USER NUL NAME            -> (empty)
+ *   keywords   MAILBOXID(be64)              -> keyword names, NUL-separated
  *
  * Records are fixed-layout host-endian structs: the index is a cache of the
  * user area on this host, never shipped elsewhere, and reconstruct rebuilds
@@ -15,7 +16,9 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "db.h"
 #include "msg_header.h"
@@ -23,7 +26,8 @@
 #include "xmalloc.h"
 
 static const char *const mindex_names[] = {
-	"users", "mailboxes", "messages", "meta", "subscriptions", NULL
+	"users", "mailboxes", "messages", "meta", "subscriptions", "keywords",
+	NULL
 };
 
 struct db *
@@ -127,6 +131,83 @@ mindex_message_put(struct db *db, MDB_txn *txn, uint64_t mailbox,
 	memcpy(v.mv_data, m, sizeof(*m));
 	memcpy((char *)v.mv_data + sizeof(*m), env, envlen);
 	return 0;
+}
+
+static void
+mindex_id_key(uint64_t id, unsigned char key[8])
+{
+	for (int i = 0; i < 8; i++)
+		key[i] = (unsigned char)(id >> (56 - 8 * i));
+}
+
+int
+mindex_keywords_get(struct db *db, MDB_txn *txn, uint64_t mailbox,
+    struct keywords *kw)
+{
+	unsigned char key[8];
+	MDB_val v;
+
+	kw->n = 0;
+	mindex_id_key(mailbox, key);
+	int rc = db_get(txn, db_dbi(db, MIDX_KEYWORDS), key, sizeof(key), &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	const char *p = v.mv_data, *end = p + v.mv_size;
+	while (p < end && kw->n < KEYWORDS_MAX) {
+		size_t len = strnlen(p, (size_t)(end - p));
+		snprintf(kw->names[kw->n++], KEYWORD_LEN + 1, "%.*s", (int)len, p);
+		p += len + 1;
+	}
+	return 0;
+}
+
+static int
+mindex_keywords_put(struct db *db, MDB_txn *txn, uint64_t mailbox,
+    const struct keywords *kw)
+{
+	char buf[KEYWORDS_MAX * (KEYWORD_LEN + 1)];
+	unsigned char key[8];
+	size_t o = 0;
+
+	for (size_t i = 0; i < kw->n; i++) {
+		size_t len = strlen(kw->names[i]) + 1;
+		memcpy(buf + o, kw->names[i], len);
+		o += len;
+	}
+	mindex_id_key(mailbox, key);
+	return db_put(txn, db_dbi(db, MIDX_KEYWORDS), key, sizeof(key), buf, o);
+}
+
+int
+mindex_keywords_bits(struct db *db, MDB_txn *txn, uint64_t mailbox,
+    const char (*names)[KEYWORD_LEN + 1], size_t n, bool create,
+    uint64_t *bits)
+{
+	struct keywords kw;
+	bool added = false;
+	int rc = mindex_keywords_get(db, txn, mailbox, &kw);
+
+	*bits = 0;
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		size_t k;
+		for (k = 0; k < kw.n; k++)
+			if (strcasecmp(kw.names[k], names[i]) == 0)
+				break;
+		if (k == kw.n) {
+			if (!create)
+				continue;
+			if (kw.n == KEYWORDS_MAX)
+				return MDB_KEYEXIST;
+			snprintf(kw.names[kw.n++], KEYWORD_LEN + 1, "%s", names[i]);
+			added = true;
+		}
+		*bits |= (uint64_t)1 << k;
+	}
+	return added ? mindex_keywords_put(db, txn, mailbox, &kw) : 0;
 }
 
 int

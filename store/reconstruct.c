@@ -145,6 +145,7 @@ rc_mailbox(MDB_txn *txn, struct rc_user *ru, const char *dir, uint64_t mbid)
 			continue;
 		if (rc_old_record(txn, ru->db, mbid, uids[i], &prev)) {
 			m.flags = prev.flags;
+			m.keywords = prev.keywords;
 			m.modseq = prev.modseq;
 		} else {
 			m.modseq = ++mb.highestmodseq;

@@ -113,7 +113,7 @@ bool userarea_mailbox_read_meta(const char *dir, char *name, size_t namelen,
 /* ---- the system area: LMDB index (mindex.c) ---- */
 
 enum { MIDX_USERS, MIDX_MAILBOXES, MIDX_MESSAGES, MIDX_META, MIDX_SUBS,
-    MIDX_COUNT };
+    MIDX_KEYWORDS, MIDX_COUNT };
 
 struct midx_user {
 	uint64_t bytes;             /* quota usage, all mailboxes */
@@ -147,6 +147,16 @@ struct midx_message {
 	int64_t internaldate;
 	uint64_t size;
 	uint64_t modseq;
+	uint64_t keywords;          /* bit i: the mailbox's keyword i */
+};
+
+/* Keywords (IMAP flags without a backslash) are named per mailbox: at
+ * most KEYWORDS_MAX names, bit i of a message's keywords is name i. */
+#define KEYWORDS_MAX 64
+#define KEYWORD_LEN 64
+struct keywords {
+	char names[KEYWORDS_MAX][KEYWORD_LEN + 1];
+	size_t n;
 };
 
 /* The header fields IMAP's ENVELOPE needs, stored NUL-separated in this
@@ -171,6 +181,15 @@ int mindex_message_put(struct db *db, MDB_txn *txn, uint64_t mailbox,
     size_t envlen);
 /* The messages key: mailbox id and UID, big-endian. */
 void mindex_message_key(uint64_t mailbox, uint32_t uid, unsigned char key[12]);
+/* A mailbox's keyword names (none: n = 0). */
+int mindex_keywords_get(struct db *db, MDB_txn *txn, uint64_t mailbox,
+    struct keywords *kw);
+/* Bits of names[0..n) in the mailbox's table; with create, unknown names
+ * are added (MDB_MAP_FULL-like failure is MDB_KEYEXIST when the table is
+ * full).  Unknown names without create map to no bit. */
+int mindex_keywords_bits(struct db *db, MDB_txn *txn, uint64_t mailbox,
+    const char (*names)[KEYWORD_LEN + 1], size_t n, bool create,
+    uint64_t *bits);
 int mindex_next_mailbox_id(struct db *db, MDB_txn *txn, uint64_t *id);
 /* Size, header size, file date and envelope of a message file (the
  * envelope allocated, NULL if the file cannot be read). */

@@ -206,3 +206,30 @@ def test_namespace_id_noop(alice):
     typ, data = alice.xatom("ID", '("name" "pytest")')
     assert typ == "OK"
     assert alice.noop()[0] == "OK"
+
+
+def test_keywords(alice):
+    alice.select("INBOX")
+    typ, data = alice.store("1", "+FLAGS", "($Forwarded Important)")
+    assert typ == "OK" and b"$Forwarded" in data[0] and b"Important" in data[0]
+    typ, data = alice.select("INBOX")
+    flags = alice.untagged_responses.get("FLAGS")[0]
+    assert b"$Forwarded" in flags and b"Important" in flags
+    perm = [r for r in alice.untagged_responses.get("OK", []) if b"PERMANENTFLAGS" in r]
+    assert perm and b"\\*" in perm[0]
+    alice.store("1", "-FLAGS", "(Important)")
+    assert b"Important" not in alice.fetch("1", "(FLAGS)")[1][0]
+    alice.store("2", "FLAGS", "(\\Seen Work)")
+    typ, data = alice.copy("2", "Trash")
+    alice.select("Trash")
+    assert b"Work" in alice.fetch("1", "(FLAGS)")[1][0]
+    typ, data = alice.append("Drafts", "(Todo \\Draft)", None, b"Subject: k\r\n\r\nk\r\n")
+    assert typ == "OK"
+    alice.select("Drafts")
+    assert b"Todo" in alice.fetch("1", "(FLAGS)")[1][0]
+    with __import__("pytest").raises(imaplib.IMAP4.error):
+        alice.store("1", "+FLAGS", "(\\Recent)")
+    # 64 names per mailbox: Drafts has Todo already.
+    many = " ".join(f"k{i}" for i in range(64))
+    typ, data = alice.store("1", "+FLAGS", f"({many})")
+    assert typ == "NO" and b"[LIMIT]" in data[0]

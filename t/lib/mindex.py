@@ -6,7 +6,7 @@ import lmdb
 
 USER = struct.Struct("<QQqII24s")       # struct midx_user
 MAILBOX = struct.Struct("<QIIQII")      # struct midx_mailbox
-MESSAGE = struct.Struct("<IIqQQ")       # struct midx_message
+MESSAGE = struct.Struct("<IIqQQQ")      # struct midx_message
 ENVELOPE = ("date", "subject", "from", "sender", "reply-to", "to", "cc",
             "bcc", "in-reply-to", "message-id")
 
@@ -51,11 +51,11 @@ class Index:
                     if k[:8] != prefix:
                         break
                     uid = struct.unpack(">I", k[8:12])[0]
-                    flags, hsize, date, size, modseq = MESSAGE.unpack(v[:MESSAGE.size])
+                    flags, hsize, date, size, modseq, kw = MESSAGE.unpack(v[:MESSAGE.size])
                     fields = v[MESSAGE.size:].split(b"\0")
                     env = {n: fields[i].decode("utf-8", "replace")
                            for i, n in enumerate(ENVELOPE) if i < len(fields)}
                     out[uid] = {"flags": flags, "header_size": hsize,
                                 "internaldate": date, "size": size,
-                                "modseq": modseq, "envelope": env}
+                                "modseq": modseq, "keywords": kw, "envelope": env}
         return out
