@@ -106,6 +106,9 @@ struct imap_session {
 	struct event *idle_timer;
 	struct fetch_job *fetch;    /* a FETCH paused by a full output buffer */
 	bool utf8_accept;
+	bool condstore;             /* CONDSTORE enabled (RFC 7162) */
+	bool qresync;               /* QRESYNC enabled: VANISHED, not EXPUNGE */
+	struct evbuffer *vanished;  /* UIDs gone, collected during a sync */
 };
 
 /* imap_session.c */

@@ -165,7 +165,7 @@ imap_capabilities(const struct imap_session *s)
 		return buf;
 	}
 	return "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS "
-	    "UNSELECT CHILDREN MOVE SPECIAL-USE";
+	    "UNSELECT CHILDREN MOVE SPECIAL-USE CONDSTORE QRESYNC";
 }
 
 void
@@ -215,7 +215,7 @@ cmd_id(struct imap_session *s, struct imap_arg *args)
 	imap_finish(s, "OK ID completed");
 }
 
-/* ENABLE (RFC 5161): nothing to enable yet but UTF8=ACCEPT. */
+/* ENABLE (RFC 5161): CONDSTORE and QRESYNC (RFC 7162). */
 void
 cmd_enable(struct imap_session *s, struct imap_arg *args)
 {
@@ -225,6 +225,13 @@ cmd_enable(struct imap_session *s, struct imap_arg *args)
 		if (args[i].type != IMAP_ARG_ATOM) {
 			imap_bad(s, "ENABLE takes capability names");
 			return;
+		}
+		if (strcasecmp(args[i].str, "CONDSTORE") == 0 && !s->condstore) {
+			s->condstore = true;
+			strcat(enabled, " CONDSTORE");
+		} else if (strcasecmp(args[i].str, "QRESYNC") == 0 && !s->qresync) {
+			s->qresync = s->condstore = true;
+			strcat(enabled, " QRESYNC");
 		}
 	}
 	imap_reply(s, "* ENABLED%s", enabled);

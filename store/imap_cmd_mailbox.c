@@ -95,6 +95,8 @@ imap_select_report(struct imap_session *s)
 		imap_reply(s, "* OK [UNSEEN %zu] First unseen", first_unseen);
 	imap_reply(s, "* OK [UIDVALIDITY %u] UIDs valid", v->uidvalidity);
 	imap_reply(s, "* OK [UIDNEXT %u] Predicted next UID", v->uidnext);
+	imap_reply(s, "* OK [HIGHESTMODSEQ %llu] Highest",
+	    (unsigned long long)v->highestmodseq);
 	if (strcmp(v->name, "INBOX") == 0)
 		imap_select_alert(s);
 }
@@ -128,14 +130,114 @@ imap_claim_recent(struct imap_session *s)
 	mbox_op_submit(op, imap_recent_done, NULL);
 }
 
+/* Does the uid-set text (no "*") contain uid? */
+static bool
+imap_uidset_has(const char *set, uint32_t uid)
+{
+	const char *p = set;
+
+	while (*p != '\0') {
+		char *end;
+		unsigned long lo = strtoul(p, &end, 10), hi = lo;
+		if (*end == ':')
+			hi = strtoul(end + 1, &end, 10);
+		if (lo > hi) {
+			unsigned long t = lo;
+			lo = hi;
+			hi = t;
+		}
+		if (uid >= lo && uid <= hi)
+			return true;
+		if (*end != ',')
+			break;
+		p = end + 1;
+	}
+	return false;
+}
+
+struct imap_qresync {
+	bool on;
+	uint32_t uidvalidity;
+	uint64_t modseq;
+	const char *known;          /* known-uids, or NULL */
+	struct evbuffer *out;
+};
+
+static void
+imap_qresync_vanished(void *arg, uint32_t uid)
+{
+	struct imap_qresync *q = arg;
+
+	if (q->known != NULL && !imap_uidset_has(q->known, uid))
+		return;
+	evbuffer_add_printf(q->out, "%s%u", evbuffer_get_length(q->out) ? "," : "",
+	    uid);
+}
+
+/* (CONDSTORE) or (QRESYNC (uidvalidity modseq [known-uids ...])) */
+static bool
+imap_select_params(struct imap_session *s, const struct imap_arg *a,
+    struct imap_qresync *q)
+{
+	char *end;
+
+	if (a->type == IMAP_ARG_END)
+		return true;
+	if (a->type != IMAP_ARG_LIST || a[1].type != IMAP_ARG_END)
+		return false;
+	a = a->list;
+	if (imap_arg_is_atom(&a[0], "CONDSTORE") && a[1].type == IMAP_ARG_END) {
+		s->condstore = true;
+		return true;
+	}
+	if (!imap_arg_is_atom(&a[0], "QRESYNC") || a[1].type != IMAP_ARG_LIST ||
+	    a[2].type != IMAP_ARG_END || !s->qresync)
+		return false;
+	a = a[1].list;
+	if (a[0].type != IMAP_ARG_ATOM || a[1].type != IMAP_ARG_ATOM)
+		return false;
+	q->uidvalidity = (uint32_t)strtoul(a[0].str, &end, 10);
+	if (*end != '\0')
+		return false;
+	q->modseq = strtoull(a[1].str, &end, 10);
+	if (*end != '\0')
+		return false;
+	if (a[2].type == IMAP_ARG_ATOM)
+		q->known = a[2].str;
+	q->on = true;
+	return true;
+}
+
+/* QRESYNC: what changed since the client's modseq (RFC 7162 3.2.5). */
+static void
+imap_qresync_report(struct imap_session *s, struct imap_qresync *q)
+{
+	struct mbox_view *v = s->view;
+
+	if (!q->on || q->uidvalidity != v->uidvalidity)
+		return;
+	q->out = evbuffer_new();
+	mbox_vanished(s->srv->db, v->id, q->modseq, imap_qresync_vanished, q);
+	if (evbuffer_get_length(q->out) > 0) {
+		evbuffer_add_printf(imap_out(s), "* VANISHED (EARLIER) ");
+		evbuffer_add_buffer(imap_out(s), q->out);
+		evbuffer_add(imap_out(s), "\r\n", 2);
+	}
+	evbuffer_free(q->out);
+	for (size_t i = 0; i < v->n; i++)
+		if (v->modseq[i] > q->modseq)
+			imap_flags_response(s, i + 1, true);
+}
+
 void
 cmd_select(struct imap_session *s, struct imap_arg *args)
 {
 	char name[MAILBOX_NAME_MAX];
+	struct imap_qresync q = { 0 };
 
 	if (!imap_mailbox_name(&args[0], name, sizeof(name)) ||
-	    args[1].type != IMAP_ARG_END) {
-		imap_bad(s, "Syntax: SELECT mailbox");
+	    !imap_select_params(s, &args[1], &q)) {
+		imap_bad(s, "Syntax: SELECT mailbox [(CONDSTORE) / (QRESYNC (...))]");
 		return;
 	}
 	/* Leaving the selected mailbox first (RFC 3501 6.3.1). */
@@ -157,6 +259,8 @@ cmd_select(struct imap_session *s, struct imap_arg *args)
 	s->state = IMAP_SELECTED;
 	imap_claim_recent(s);
 	imap_select_report(s);
+	imap_qresync_report(s, &q);
+	s->told_exists = s->view->n;
 	imap_finish(s, "OK [%s] %s completed", s->readonly ? "READ-ONLY" :
 	    "READ-WRITE", s->cmdname);
 }
@@ -488,6 +592,9 @@ cmd_status(struct imap_session *s, struct imap_arg *args)
 			    mb.uidvalidity);
 		else if (imap_arg_is_atom(a, "UNSEEN"))
 			snprintf(out + o, sizeof(out) - o, "%sUNSEEN %u", sep, unseen);
+		else if (imap_arg_is_atom(a, "HIGHESTMODSEQ"))
+			snprintf(out + o, sizeof(out) - o, "%sHIGHESTMODSEQ %llu", sep,
+			    (unsigned long long)mb.highestmodseq);
 		else {
 			imap_bad(s, "Unknown STATUS item");
 			return;

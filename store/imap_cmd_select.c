@@ -87,20 +87,43 @@ imap_parse_flags(const struct imap_arg *a, uint32_t *sys,
 }
 
 static void
-imap_sync_expunged(void *arg, size_t seq)
+imap_sync_expunged(void *arg, size_t seq, uint32_t uid)
 {
-	imap_reply(arg, "* %zu EXPUNGE", seq);
+	struct imap_session *s = arg;
+
+	if (!s->qresync) {
+		imap_reply(s, "* %zu EXPUNGE", seq);
+		return;
+	}
+	/* VANISHED lists UIDs; they come highest first: collect, then
+	 * write them once (RFC 7162 3.2.10). */
+	evbuffer_add_printf(s->vanished, "%s%u",
+	    evbuffer_get_length(s->vanished) ? "," : "", uid);
+}
+
+/* The FETCH response items every flag change carries. */
+void
+imap_flags_response(struct imap_session *s, size_t seq, bool with_uid)
+{
+	struct mbox_view *v = s->view;
+	char f[IMAP_FLAGS_TEXT];
+
+	imap_flags_string(v->flags[seq - 1], v->kw[seq - 1], &v->names, f,
+	    sizeof(f));
+	evbuffer_add_printf(imap_out(s), "* %zu FETCH (", seq);
+	if (with_uid || s->qresync)
+		evbuffer_add_printf(imap_out(s), "UID %u ", v->uids[seq - 1]);
+	evbuffer_add_printf(imap_out(s), "FLAGS (%s)", f);
+	if (s->condstore)
+		evbuffer_add_printf(imap_out(s), " MODSEQ (%llu)",
+		    (unsigned long long)v->modseq[seq - 1]);
+	evbuffer_add(imap_out(s), ")\r\n", 3);
 }
 
 static void
 imap_sync_flags(void *arg, size_t seq)
 {
-	struct imap_session *s = arg;
-	char f[IMAP_FLAGS_TEXT];
-
-	imap_flags_string(s->view->flags[seq - 1], s->view->kw[seq - 1],
-	    &s->view->names, f, sizeof(f));
-	imap_reply(s, "* %zu FETCH (FLAGS (%s))", seq, f);
+	imap_flags_response(arg, seq, false);
 }
 
 void
@@ -117,7 +140,16 @@ imap_sync_view(struct imap_session *s)
 	 * sequence numbers: the news wait for the next command. */
 	if (s->no_expunge_sync)
 		return;
-	if (mbox_view_sync(s->srv->db, s->view, &cb, &added) != 0)
+	s->vanished = evbuffer_new();
+	int rc = mbox_view_sync(s->srv->db, s->view, &cb, &added);
+	if (evbuffer_get_length(s->vanished) > 0) {
+		evbuffer_add_printf(imap_out(s), "* VANISHED ");
+		evbuffer_add_buffer(imap_out(s), s->vanished);
+		evbuffer_add(imap_out(s), "\r\n", 2);
+	}
+	evbuffer_free(s->vanished);
+	s->vanished = NULL;
+	if (rc != 0)
 		return;
 	if (added > 0 || s->view->n != s->told_exists) {
 		struct mbox_view *v = s->view;
@@ -260,7 +292,6 @@ imap_store_done(struct mbox_op *op, void *arg)
 {
 	struct imap_session *s = arg;
 	struct mbox_view *v = s->view;
-	char f[IMAP_FLAGS_TEXT];
 
 	s->op = NULL;
 	if (op->status != MOP_OK) {
@@ -278,23 +309,33 @@ imap_store_done(struct mbox_op *op, void *arg)
 		if (seq == 0 || op->out_flags[i] == 0xffffffffu)
 			continue;
 		uint32_t recent = v->flags[seq - 1] & MFLAG_RECENT;
+		bool changed = op->out_modseq[i] != v->modseq[seq - 1];
 		v->flags[seq - 1] = op->out_flags[i] | recent;
 		v->kw[seq - 1] = op->out_kw[i];
-		if (s->store_silent)
-			continue;
-		imap_flags_string(v->flags[seq - 1], v->kw[seq - 1], &v->names, f,
-		    sizeof(f));
-		if (s->uid_cmd)
-			imap_reply(s, "* %zu FETCH (UID %u FLAGS (%s))", seq,
-			    op->uids[i], f);
-		else
-			imap_reply(s, "* %zu FETCH (FLAGS (%s))", seq, f);
+		v->modseq[seq - 1] = op->out_modseq[i];
+		/* .SILENT still tells a CONDSTORE client the new MODSEQ. */
+		if (!s->store_silent || (s->condstore && changed))
+			imap_flags_response(s, seq, s->uid_cmd);
+	}
+	struct evbuffer *mod = evbuffer_new();
+	for (size_t i = 0; i < op->nmodified; i++) {
+		size_t seq = mbox_view_seq(v, op->modified[i]);
+		if (seq != 0)
+			evbuffer_add_printf(mod, "%s%u", evbuffer_get_length(mod) ?
+			    "," : "", s->uid_cmd ? op->modified[i] : (uint32_t)seq);
 	}
 	mbox_op_free(&op);
 	s->no_expunge_sync = !s->uid_cmd;
 	imap_sync_view(s);
 	s->no_expunge_sync = false;
-	imap_finish(s, "OK %sSTORE completed", s->uid_cmd ? "UID " : "");
+	if (evbuffer_get_length(mod) > 0) {
+		evbuffer_add(mod, "", 1);
+		imap_finish(s, "OK [MODIFIED %s] Conditional STORE failed for some",
+		    (const char *)evbuffer_pullup(mod, -1));
+	} else {
+		imap_finish(s, "OK %sSTORE completed", s->uid_cmd ? "UID " : "");
+	}
+	evbuffer_free(mod);
 }
 
 /* Messages of the set as an array of UIDs; NULL (and BAD sent) on error. */
@@ -328,6 +369,21 @@ cmd_store(struct imap_session *s, struct imap_arg *args)
 	size_t n;
 	int mode;
 
+	uint64_t unchangedsince = UINT64_MAX;
+	/* STORE set [(UNCHANGEDSINCE n)] item flags (RFC 7162 3.1.3) */
+	if (args[0].type != IMAP_ARG_END && args[1].type == IMAP_ARG_LIST) {
+		struct imap_arg *m = args[1].list;
+		char *end;
+		if (!imap_arg_is_atom(&m[0], "UNCHANGEDSINCE") ||
+		    m[1].type != IMAP_ARG_ATOM || m[2].type != IMAP_ARG_END ||
+		    (unchangedsince = strtoull(m[1].str, &end, 10), *end != '\0')) {
+			imap_bad(s, "Syntax: STORE set (UNCHANGEDSINCE n) item flags");
+			return;
+		}
+		s->condstore = true;
+		args[1] = args[0];
+		args++;
+	}
 	if (args[0].type == IMAP_ARG_END || args[1].type != IMAP_ARG_ATOM ||
 	    args[2].type == IMAP_ARG_END || args[3].type != IMAP_ARG_END) {
 		imap_bad(s, "Syntax: STORE set item flags");
@@ -369,6 +425,7 @@ cmd_store(struct imap_session *s, struct imap_arg *args)
 	op->flags = flags;
 	op->kw = kw;
 	op->nkw = nkw;
+	op->unchangedsince = unchangedsince;
 	s->op = mbox_op_submit(op, imap_store_done, s);
 }
 

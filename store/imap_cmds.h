@@ -52,6 +52,9 @@ void imap_sync_view(struct imap_session *s);
 /* Room for every flag a message can have, as text. */
 #define IMAP_FLAGS_TEXT (KEYWORDS_MAX * (KEYWORD_LEN + 1) + 128)
 /* System flags, \Recent and keywords (named by names) as IMAP text. */
+/* "* n FETCH (UID FLAGS MODSEQ)" for message seq, as the session's
+ * enabled extensions want it. */
+void imap_flags_response(struct imap_session *s, size_t seq, bool with_uid);
 void imap_flags_string(uint32_t flags, uint64_t kw, const struct keywords *names,
     char *buf, size_t len);
 /* The flags of a STORE or APPEND: system ones into *sys, keywords into

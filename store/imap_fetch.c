@@ -44,6 +44,8 @@ struct fetch_section {
 
 struct fetch_job {
 	bool flags, uid, internaldate, size, envelope, body, bodystructure;
+	bool modseq;
+	uint64_t changedsince;      /* CHANGEDSINCE: only messages above */
 	struct fetch_section sections[FETCH_SECTIONS_MAX];
 	size_t nsections;
 	bool sets_seen;
@@ -160,6 +162,8 @@ fetch_parse_item(struct fetch_job *job, const char *item)
 		job->body = true;
 	else if (strcasecmp(item, "BODYSTRUCTURE") == 0)
 		job->bodystructure = true;
+	else if (strcasecmp(item, "MODSEQ") == 0)
+		job->modseq = true;
 	else if (strcasecmp(item, "ALL") == 0)
 		job->flags = job->internaldate = job->size = job->envelope = true;
 	else if (strcasecmp(item, "FAST") == 0)
@@ -322,6 +326,11 @@ fetch_one(struct imap_session *s, struct fetch_job *job, size_t i)
 		evbuffer_add_printf(out, "%sFLAGS (%s)", sp ? " " : "", f);
 		sp = true;
 	}
+	if (job->modseq || (job->flags && s->condstore)) {
+		evbuffer_add_printf(out, "%sMODSEQ (%llu)", sp ? " " : "",
+		    (unsigned long long)v->modseq[i]);
+		sp = true;
+	}
 	if (!fetch_write_index_items(s, job, i, out, &sp) ||
 	    !fetch_write_file_items(s, job, i, out, &sp)) {
 		/* Expunged under us, or unreadable: say nothing of it. */
@@ -391,7 +400,7 @@ imap_fetch_continue(struct imap_session *s)
 		if (evbuffer_get_length(imap_out(s)) > FETCH_OUT_HIGH)
 			return;     /* imap_on_write resumes us */
 		size_t i = job->next++;
-		if (job->sel[i])
+		if (job->sel[i] && s->view->modseq[i] > job->changedsince)
 			fetch_one(s, job, i);
 	}
 	fetch_finish(s);
@@ -403,17 +412,83 @@ imap_fetch_free(struct imap_session *s)
 	fetch_job_free(&s->fetch);
 }
 
+struct fetch_vanished {
+	const struct mbox_view *v;
+	const char *set;
+	struct evbuffer *out;
+};
+
+static void
+fetch_vanished_one(void *arg, uint32_t uid)
+{
+	struct fetch_vanished *fv = arg;
+	struct mbox_view one = { .uids = &uid, .n = 1 };
+	bool hit = false;
+
+	/* Only UIDs of the command's set (RFC 7162 3.2.6). */
+	if (!mbox_select_set(&one, fv->set, true, &hit) || !hit)
+		return;
+	evbuffer_add_printf(fv->out, "%s%u", evbuffer_get_length(fv->out) ?
+	    "," : "", uid);
+}
+
+/* (CHANGEDSINCE n [VANISHED]); false on a syntax error. */
+static bool
+fetch_modifiers(struct imap_session *s, struct fetch_job *job,
+    const struct imap_arg *a, bool *vanished)
+{
+	char *end;
+
+	*vanished = false;
+	if (a->type == IMAP_ARG_END)
+		return true;
+	if (a->type != IMAP_ARG_LIST || a[1].type != IMAP_ARG_END)
+		return false;
+	for (a = a->list; a->type != IMAP_ARG_END; a++) {
+		if (imap_arg_is_atom(a, "CHANGEDSINCE") && a[1].type == IMAP_ARG_ATOM) {
+			job->changedsince = strtoull(a[1].str, &end, 10);
+			if (*end != '\0')
+				return false;
+			job->modseq = true;
+			s->condstore = true;
+			a++;
+		} else if (imap_arg_is_atom(a, "VANISHED") && s->qresync &&
+		    s->uid_cmd) {
+			*vanished = true;
+		} else {
+			return false;
+		}
+	}
+	return !*vanished || job->changedsince > 0;
+}
+
 void
 cmd_fetch(struct imap_session *s, struct imap_arg *args)
 {
 	struct mbox_view *v = s->view;
 	struct fetch_job *job = xcalloc(1, sizeof(*job));
+	bool vanished;
 
 	if (args[0].type != IMAP_ARG_ATOM || args[1].type == IMAP_ARG_END ||
-	    args[2].type != IMAP_ARG_END || !fetch_parse_items(job, &args[1])) {
+	    !fetch_parse_items(job, &args[1]) ||
+	    !fetch_modifiers(s, job, &args[2], &vanished)) {
 		free(job);
-		imap_bad(s, "Syntax: FETCH set items");
+		imap_bad(s, "Syntax: FETCH set items [(CHANGEDSINCE n [VANISHED])]");
 		return;
+	}
+	if (job->modseq)
+		s->condstore = true;
+	if (vanished) {
+		struct fetch_vanished fv = { .v = v, .set = args[0].str,
+		    .out = evbuffer_new() };
+		mbox_vanished(s->srv->db, v->id, job->changedsince,
+		    fetch_vanished_one, &fv);
+		if (evbuffer_get_length(fv.out) > 0) {
+			evbuffer_add_printf(imap_out(s), "* VANISHED (EARLIER) ");
+			evbuffer_add_buffer(imap_out(s), fv.out);
+			evbuffer_add(imap_out(s), "\r\n", 2);
+		}
+		evbuffer_free(fv.out);
 	}
 	job->sel = xcalloc(v->n + 1, sizeof(bool));
 	job->seen_uids = xcalloc(v->n + 1, sizeof(uint32_t));

@@ -32,10 +32,12 @@ mbox_view_load(struct db *db, MDB_txn *txn, struct mbox_view *v)
 			v->uids = xrealloc(v->uids, v->cap * sizeof(*v->uids));
 			v->flags = xrealloc(v->flags, v->cap * sizeof(*v->flags));
 			v->kw = xrealloc(v->kw, v->cap * sizeof(*v->kw));
+			v->modseq = xrealloc(v->modseq, v->cap * sizeof(*v->modseq));
 		}
 		memset(&m, 0, sizeof(m));
 		memcpy(&m, d.mv_data, d.mv_size < sizeof(m) ? d.mv_size : sizeof(m));
 		v->kw[v->n] = m.keywords;
+		v->modseq[v->n] = m.modseq;
 		v->uids[v->n] = (uint32_t)kp[8] << 24 | (uint32_t)kp[9] << 16 |
 		    (uint32_t)kp[10] << 8 | kp[11];
 		v->flags[v->n] = m.flags & ~(uint32_t)MFLAG_RECENT;
@@ -103,6 +105,7 @@ mbox_view_close(struct mbox_view **vp)
 	free(v->uids);
 	free(v->flags);
 	free(v->kw);
+	free(v->modseq);
 	free(v);
 	*vp = NULL;
 }
@@ -118,7 +121,7 @@ mbox_view_merge(struct mbox_view *v, const struct mbox_view *now,
 	 * applied one by one. */
 	for (size_t k = v->n; k > 0; k--)
 		if (mbox_view_seq(now, v->uids[k - 1]) == 0 && cb->expunged)
-			cb->expunged(cb->arg, k);
+			cb->expunged(cb->arg, k, v->uids[k - 1]);
 	while (i < v->n) {
 		if (j < now->n && now->uids[j] == v->uids[i]) {
 			uint32_t keep = v->flags[i] & MFLAG_RECENT;
@@ -127,6 +130,7 @@ mbox_view_merge(struct mbox_view *v, const struct mbox_view *now,
 			v->uids[out] = v->uids[i];
 			v->flags[out] = now->flags[j] | keep;
 			v->kw[out] = now->kw[j];
+			v->modseq[out] = now->modseq[j];
 			out++;
 			if (changed && cb->flags)
 				cb->flags(cb->arg, out);
@@ -147,10 +151,12 @@ mbox_view_merge(struct mbox_view *v, const struct mbox_view *now,
 			v->uids = xrealloc(v->uids, v->cap * sizeof(*v->uids));
 			v->flags = xrealloc(v->flags, v->cap * sizeof(*v->flags));
 			v->kw = xrealloc(v->kw, v->cap * sizeof(*v->kw));
+			v->modseq = xrealloc(v->modseq, v->cap * sizeof(*v->modseq));
 		}
 		v->uids[v->n] = now->uids[j];
 		v->flags[v->n] = now->flags[j];
 		v->kw[v->n] = now->kw[j];
+		v->modseq[v->n] = now->modseq[j];
 		v->n++;
 		added++;
 	}
@@ -190,6 +196,7 @@ mbox_view_sync(struct db *db, struct mbox_view *v,
 	free(now.uids);
 	free(now.flags);
 	free(now.kw);
+	free(now.modseq);
 	return rc;
 }
 
@@ -450,4 +457,34 @@ mbox_user_get(struct db *db, const char *user, struct midx_user *u)
 	rc = mindex_user_get(db, txn, user, u);
 	db_read_end(db, &txn);
 	return rc;
+}
+
+int
+mbox_vanished(struct db *db, uint64_t mailbox, uint64_t since,
+    void (*fn)(void *arg, uint32_t uid), void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	unsigned char key[12];
+	MDB_val k = { .mv_size = sizeof(key), .mv_data = key }, d;
+	int rc = db_read_begin(db, &txn);
+
+	if (rc != 0)
+		return rc;
+	mindex_message_key(mailbox, 0, key);
+	if ((rc = mdb_cursor_open(txn, db_dbi(db, MIDX_EXPUNGED), &cur)) == 0) {
+		rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+		while (rc == 0 && k.mv_size == 12 && memcmp(k.mv_data, key, 8) == 0) {
+			const unsigned char *kp = k.mv_data;
+			uint64_t modseq;
+			memcpy(&modseq, d.mv_data, sizeof(modseq));
+			if (modseq > since)
+				fn(arg, (uint32_t)kp[8] << 24 | (uint32_t)kp[9] << 16 |
+				    (uint32_t)kp[10] << 8 | kp[11]);
+			rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+		}
+		mdb_cursor_close(cur);
+	}
+	db_read_end(db, &txn);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }

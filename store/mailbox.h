@@ -28,6 +28,7 @@ struct mbox_view {
 	uint32_t *uids;             /* ascending */
 	uint32_t *flags;            /* MFLAG_* per message, as this view sees */
 	uint64_t *kw;               /* keyword bits per message */
+	uint64_t *modseq;           /* per message (CONDSTORE) */
 	size_t n, cap;
 	struct keywords names;      /* the mailbox's keyword names */
 	uint32_t recent_uid;        /* the index's \Recent mark at open */
@@ -51,12 +52,16 @@ size_t mbox_children_txn(struct db *db, MDB_txn *txn, const char *user,
  * had at that moment (so in descending order); for each flag change,
  * flags(arg, seq); returns the number of messages added. */
 struct mbox_changes {
-	void (*expunged)(void *arg, size_t seq);
+	void (*expunged)(void *arg, size_t seq, uint32_t uid);
 	void (*flags)(void *arg, size_t seq);
 	void *arg;
 };
 int mbox_view_sync(struct db *db, struct mbox_view *view,
     const struct mbox_changes *cb, size_t *added);
+
+/* UIDs expunged from mailbox after modseq since, ascending (QRESYNC). */
+int mbox_vanished(struct db *db, uint64_t mailbox, uint64_t since,
+    void (*fn)(void *arg, uint32_t uid), void *arg);
 
 /* Sequence of uid in the view (1-based), 0 if absent. */
 size_t mbox_view_seq(const struct mbox_view *view, uint32_t uid);

@@ -30,6 +30,7 @@ mbox_op_new(enum mbox_op_kind kind, const char *user,
 	struct mbox_op *op = xcalloc(1, sizeof(*op));
 
 	op->kind = kind;
+	op->unchangedsince = UINT64_MAX;
 	op->user = xstrdup(user);
 	op->part = part;
 	return op;
@@ -49,6 +50,8 @@ mbox_op_free(struct mbox_op **opp)
 	free(op->out_uids);
 	free(op->out_flags);
 	free(op->out_kw);
+	free(op->out_modseq);
+	free(op->modified);
 	free(op->kw);
 	free(op->moved_uids);
 	free(op);
@@ -83,6 +86,18 @@ mop_msg_del(MDB_txn *txn, struct db *db, uint64_t mbid, uint32_t uid)
 
 	mindex_message_key(mbid, uid, key);
 	return mdb_del(txn, db_dbi(db, MIDX_MESSAGES), &k, NULL);
+}
+
+/* Remember an expunge for QRESYNC (RFC 7162 3.2.5). */
+static int
+mop_expunged_put(MDB_txn *txn, struct db *db, uint64_t mbid, uint32_t uid,
+    uint64_t modseq)
+{
+	unsigned char key[12];
+
+	mindex_message_key(mbid, uid, key);
+	return db_put(txn, db_dbi(db, MIDX_EXPUNGED), key, sizeof(key), &modseq,
+	    sizeof(modseq));
 }
 
 static int
@@ -253,6 +268,9 @@ mop_flags(MDB_txn *txn, struct commit_batch *b, struct mbox_op *op)
 		return rc;
 	op->out_flags = xrealloc(op->out_flags, (op->nuids + 1) * sizeof(uint32_t));
 	op->out_kw = xrealloc(op->out_kw, (op->nuids + 1) * sizeof(uint64_t));
+	op->out_modseq = xrealloc(op->out_modseq, (op->nuids + 1) * sizeof(uint64_t));
+	op->modified = xrealloc(op->modified, (op->nuids + 1) * sizeof(uint32_t));
+	op->nmodified = 0;
 	for (size_t i = 0; i < op->nuids; i++) {
 		op->out_flags[i] = 0xffffffffu;
 		if ((rc = mop_msg_get(txn, b->db, mb.id, op->uids[i], &v)) ==
@@ -264,10 +282,18 @@ mop_flags(MDB_txn *txn, struct commit_batch *b, struct mbox_op *op)
 		memcpy(&m, v.mv_data, sizeof(m));
 		uint32_t nf = mop_new_flags(op, m.flags);
 		uint64_t nk = mop_new_keywords(op, m.keywords, bits);
-		op->out_flags[i] = nf;
-		op->out_kw[i] = nk;
+		op->out_flags[i] = m.flags;
+		op->out_kw[i] = m.keywords;
+		op->out_modseq[i] = m.modseq;
+		if (m.modseq > op->unchangedsince) {
+			op->modified[op->nmodified++] = op->uids[i];
+			continue;
+		}
 		if (nf == m.flags && nk == m.keywords)
 			continue;
+		op->out_flags[i] = nf;
+		op->out_kw[i] = nk;
+		op->out_modseq[i] = mb.highestmodseq + 1;
 		/* Copy the record, change flags and modseq, put it back. */
 		char *copy = xmalloc(v.mv_size);
 		memcpy(copy, v.mv_data, v.mv_size);
@@ -292,6 +318,7 @@ mop_remove(MDB_txn *txn, struct commit_batch *b, struct mbox_op *op,
     bool only_deleted)
 {
 	char dir[4096], path[COMMIT_PATH];
+	uint64_t modseq = mb->highestmodseq + 1;
 	MDB_val v;
 	int rc;
 
@@ -306,7 +333,8 @@ mop_remove(MDB_txn *txn, struct commit_batch *b, struct mbox_op *op,
 		memcpy(&m, v.mv_data, sizeof(m));
 		if (only_deleted && !(m.flags & MFLAG_DELETED))
 			continue;
-		if ((rc = mop_msg_del(txn, b->db, mb->id, op->uids[i])) != 0)
+		if ((rc = mop_msg_del(txn, b->db, mb->id, op->uids[i])) != 0 ||
+		    (rc = mop_expunged_put(txn, b->db, mb->id, op->uids[i], modseq)) != 0)
 			return rc;
 		snprintf(path, sizeof(path), "%s/%u", dir, op->uids[i]);
 		commit_batch_add_unlink(b, path);
@@ -321,7 +349,7 @@ mop_remove(MDB_txn *txn, struct commit_batch *b, struct mbox_op *op,
 			mop_out(op, op->uids[i]);
 		}
 	}
-	mb->highestmodseq++;
+	mb->highestmodseq = modseq;
 	return mindex_mailbox_put(b->db, txn, op->user, name, mb);
 }
 

@@ -56,6 +56,10 @@ struct mbox_op {
 	                                   expunged ones (EXPUNGE, MOVE) */
 	uint32_t *out_flags;            /* FLAGS: per uids[i], 0xffffffff gone */
 	uint64_t *out_kw;               /* FLAGS: keywords per uids[i] */
+	uint64_t *out_modseq;           /* FLAGS: modseq per uids[i] */
+	uint64_t unchangedsince;        /* FLAGS: UINT64_MAX when unconditional */
+	uint32_t *modified;             /* FLAGS: UIDs left alone (MODIFIED) */
+	size_t nmodified;
 	struct keywords names;          /* FLAGS: the mailbox's names after */
 	size_t nout;
 	uint32_t *moved_uids;           /* MOVE: the source UIDs removed */

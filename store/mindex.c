@@ -7,6 +7,8 @@
  *   meta       "mailbox_seq"                -> last mailbox id (u64)
  *   subscriptions  USER NUL NAME            -> (empty)
  *   keywords   MAILBOXID(be64)              -> keyword names, NUL-separated
+ *   expunged   MAILBOXID(be64) UID(be32)    -> modseq of the expunge (u64),
+ *                                              for QRESYNC's VANISHED
  *
  * Records are fixed-layout host-endian structs: the index is a cache of the
  * user area on this host, never shipped elsewhere, and reconstruct rebuilds
@@ -27,7 +29,7 @@
 
 static const char *const mindex_names[] = {
 	"users", "mailboxes", "messages", "meta", "subscriptions", "keywords",
-	NULL
+	"expunged", NULL
 };
 
 struct db *

@@ -113,7 +113,7 @@ bool userarea_mailbox_read_meta(const char *dir, char *name, size_t namelen,
 /* ---- the system area: LMDB index (mindex.c) ---- */
 
 enum { MIDX_USERS, MIDX_MAILBOXES, MIDX_MESSAGES, MIDX_META, MIDX_SUBS,
-    MIDX_KEYWORDS, MIDX_COUNT };
+    MIDX_KEYWORDS, MIDX_EXPUNGED, MIDX_COUNT };
 
 struct midx_user {
 	uint64_t bytes;             /* quota usage, all mailboxes */
