@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dir.h"
 #include "store.h"
@@ -17,10 +18,33 @@
 
 struct auth_req {
 	struct dir_req *req;
+	struct dir *dir;
 	const struct store_config *cfg;
+	char *authzid;              /* proxy login: the user to act for */
+	bool in_call;               /* inside auth_proxy(): don't free */
+	bool finished;              /* answered while in_call */
 	auth_cb *cb;
 	void *arg;
 };
+
+static void
+auth_req_free(struct auth_req *a)
+{
+	free(a->authzid);
+	free(a);
+}
+
+/* Answer, then free unless auth_proxy() is still on the stack. */
+static void
+auth_answer(struct auth_req *a, const struct auth_result *r)
+{
+	a->cb(a->arg, r);
+	if (a->in_call)
+		a->finished = true;
+	else
+		auth_req_free(a);
+}
+
 
 static const char *
 auth_refusal(enum user_verdict v)
@@ -34,6 +58,46 @@ auth_refusal(enum user_verdict v)
 	case USER_NO_PARTITION: return "partition not configured here";
 	default: return "refused";
 	}
+}
+
+static const char *auth_refusal(enum user_verdict v);
+
+/* Proxy login, second half: the entry of the user to act for. */
+static void
+auth_on_authz(void *arg, enum dir_status status,
+    const struct dir_entry *const *entries, size_t n)
+{
+	struct auth_req *a = arg;
+	struct auth_result r = { .status = AUTH_UNAVAILABLE, .why = "directory" };
+	enum user_verdict v;
+
+	a->req = NULL;
+	if (status == DIR_OK && n == 1) {
+		v = user_from_entry(a->cfg, entries[0], &r.user);
+		r.status = v == USER_OK ? AUTH_OK : AUTH_REFUSED;
+		r.why = v == USER_OK ? "ok (proxy)" : auth_refusal(v);
+		r.temporary = v == USER_INACTIVE || v == USER_ELSEWHERE ||
+		    v == USER_NO_PARTITION;
+	} else if (status == DIR_NOTFOUND || status == DIR_AMBIGUOUS) {
+		r.status = AUTH_FAILED;
+		r.why = "no such user to act for";
+	}
+	auth_answer(a, &r);
+}
+
+static void
+auth_act_for(struct auth_req *a)
+{
+	/* A cache hit answers inside dir_find_user(). */
+	bool outer = a->in_call;
+	a->in_call = true;
+	struct dir_req *req = dir_find_user(a->dir, a->authzid, auth_on_authz, a);
+	a->in_call = outer;
+	if (a->finished && !outer) {
+		auth_req_free(a);
+		return;
+	}
+	a->req = req;
 }
 
 static void
@@ -60,8 +124,12 @@ auth_on_answer(void *arg, const struct dir_auth_result *res)
 		r.why = dir_auth_reason_name(res->reason);
 		break;
 	}
-	a->cb(a->arg, &r);
-	free(a);
+	if (a->authzid != NULL && (r.status == AUTH_OK ||
+	    r.status == AUTH_REFUSED)) {
+		auth_act_for(a);        /* the administrator's password is good */
+		return;
+	}
+	auth_answer(a, &r);
 }
 
 struct auth_req *
@@ -70,6 +138,7 @@ auth_password(struct dir *dir, const struct store_config *cfg,
 {
 	struct auth_req *a = xcalloc(1, sizeof(*a));
 
+	a->dir = dir;
 	a->cfg = cfg;
 	a->cb = cb;
 	a->arg = arg;
@@ -91,6 +160,46 @@ auth_cancel(struct auth_req **ap)
 	if (a == NULL)
 		return;
 	dir_cancel(&a->req);
-	free(a);
+	auth_req_free(a);
 	*ap = NULL;
+}
+
+static bool
+auth_is_admin(const struct store_config *cfg, const char *login)
+{
+	for (char **p = cfg->admins; p != NULL && *p != NULL; p++)
+		if (strcasecmp(*p, login) == 0)
+			return true;
+	return false;
+}
+
+struct auth_req *
+auth_proxy(struct dir *dir, const struct store_config *cfg, const char *admin,
+    const char *password, const char *user, auth_cb *cb, void *arg)
+{
+	if (!auth_is_admin(cfg, admin)) {
+		struct auth_result r = { .status = AUTH_FAILED,
+		    .why = "not in store.admins" };
+		cb(arg, &r);
+		return NULL;
+	}
+	struct auth_req *a = xcalloc(1, sizeof(*a));
+	a->dir = dir;
+	a->cfg = cfg;
+	a->cb = cb;
+	a->arg = arg;
+	a->authzid = xstrdup(user);
+	/* Either half may be answered at once (cache): then the callback
+	 * has run and there is no handle to return. */
+	a->in_call = true;
+	struct dir_req *req = dir_authenticate(dir, admin, password,
+	    auth_on_answer, a);
+	a->in_call = false;
+	if (a->finished) {
+		auth_req_free(a);
+		return NULL;
+	}
+	if (req != NULL)
+		a->req = req;   /* else the second half's handle is there */
+	return a;
 }

@@ -63,6 +63,7 @@ static const struct conf_key store_keys[] = {
 	{ "store.quotagraceperiod", CONF_DURATION, "p7d", "452 before 552" },
 	{ "store.defaultmailboxquota", CONF_INT, "-1", "bytes, -1 unlimited" },
 	{ "store.defaultmessagequota", CONF_INT, "-1", "messages, -1 unlimited" },
+	{ "store.admins", CONF_LIST, "", "logins allowed to act for any user (proxies)" },
 	{ "store.guaranteedsenders", CONF_LIST, "", "senders whose mail ignores quota" },
 	{ "store.fsyncthreads", CONF_INT, "8", "parallel fsyncs in group commit" },
 	{ "store.admin.listen", CONF_STR, "", "health and metrics (HTTP), host:port" },
@@ -172,6 +173,7 @@ config_fill(struct store_config *cfg)
 	cfg->lmtp_guaranteed_listen = conf_list(c,
 	    "service.lmtp.guaranteedlisten", NULL);
 	cfg->guaranteed_senders = conf_list(c, "store.guaranteedsenders", NULL);
+	cfg->admins = conf_list(c, "store.admins", NULL);
 	cfg->dbdir = conf_str(c, "store.dbdir");
 	cfg->dbmapsize = conf_size(c, "store.dbmapsize");
 	cfg->quota_enforce = conf_bool(c, "store.quotaenforcement");
@@ -245,6 +247,7 @@ config_free(struct store_config **cfgp)
 	conf_list_free(cfg->imap_listen);
 	conf_list_free(cfg->imap_tls_listen);
 	conf_list_free(cfg->guaranteed_senders);
+	conf_list_free(cfg->admins);
 	conf_list_free(cfg->ldap_uris);
 	for (int i = 0; i < cfg->npartitions; i++) {
 		free(cfg->partitions[i].name);

@@ -174,8 +174,11 @@ imap_auth_plain(struct imap_session *s, const char *data, size_t len)
 	authc = nul1 + 1;
 	pass++;
 	if (*authz != '\0' && strcmp(authz, authc) != 0) {
-		/* Proxy authentication for store.admins: not yet offered. */
-		imap_finish(s, "NO [AUTHORIZATIONFAILED] Not authorized");
+		/* A proxy (store.admins) logging in for a user. */
+		free(s->login);
+		s->login = xasprintf("%s(for %s)", authc, authz);
+		s->auth_req = auth_proxy(s->srv->dir, s->srv->cfg, authc, pass, authz,
+		    imap_login_done, s);
 		return;
 	}
 	imap_login_start(s, authc, pass);

@@ -67,6 +67,7 @@ struct store_config {
 	const char *tls_cert, *tls_key, *tls_min_protocol, *tls_ciphers;
 	int imap_preauth_timeout, imap_idle_timeout;
 	const char *run_user;
+	char **admins;              /* store.admins: may log in for others */
 	const char *admin_listen;   /* "" when off */
 	/* directory */
 	char **ldap_uris;
@@ -342,6 +343,11 @@ typedef void auth_cb(void *arg, const struct auth_result *r);
 struct auth_req *auth_password(struct dir *dir, const struct store_config *cfg,
     const char *login, const char *password, auth_cb *cb, void *arg);
 void auth_cancel(struct auth_req **a);
+/* Proxy login (SASL PLAIN with an authorization identity): admin, one of
+ * store.admins, proves its password, then acts as user (a mail address). */
+struct auth_req *auth_proxy(struct dir *dir, const struct store_config *cfg,
+    const char *admin, const char *password, const char *user, auth_cb *cb,
+    void *arg);
 
 /* ---- recipients (recipient.c) ---- */
 

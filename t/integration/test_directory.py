@@ -82,7 +82,7 @@ def test_sample_is_loaded(slapd):
         "alice@example.com", "bob@example.com", "carol@example.org",
         "dave@example.org", "erin@example.com", "frank@example.com",
         "grace@example.com", "heidi@example.com", "ivan@example.com",
-        "judy@example.org"]
+        "judy@example.org", "mmp@example.com"]
     groups = slapd.search("(objectClass=inetMailGroup)", attrs=["mail"])
     assert sorted(a["mail"][0] for _, a in groups) == [
         "announce@example.com", "everyone@example.org", "staff@example.com"]

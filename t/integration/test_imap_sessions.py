@@ -254,3 +254,28 @@ def test_curl_reads_mail(imap_store):
     out = subprocess.run(["curl", "-s", "--user", "alice:alice-secret",
                           f"imap://{host}:{port}/"], capture_output=True, timeout=30)
     assert b"INBOX" in out.stdout and b"Trash" in out.stdout
+
+
+def test_proxy_login_for_store_admins(make_store):
+    port = free_port("127.0.0.2")
+    st = make_store(conf={"service.imap.listen": f"127.0.0.2:{port}",
+                          "service.imap.plaintextmincipher": "0",
+                          "store.admins": "mmp@example.com"})
+    deliver(st, "alice@example.com", ["via proxy"])
+    ok = base64.b64encode(b"alice@example.com\0mmp@example.com\0mmp-secret").decode()
+    c = Raw(("127.0.0.2", port))
+    _, t = c.cmd("a", f"AUTHENTICATE PLAIN {ok}")
+    assert t.startswith("a OK")
+    untagged, _ = c.cmd("s", "SELECT INBOX")
+    assert "* 1 EXISTS" in untagged
+    # Wrong admin password, a user who is not an admin, an unknown user.
+    for i, creds in enumerate([b"alice@example.com\0mmp@example.com\0wrong",
+                               b"alice@example.com\0carol@example.org\0carol-secret",
+                               b"nobody@example.com\0mmp@example.com\0mmp-secret"]):
+        c = Raw(("127.0.0.2", port))
+        _, t = c.cmd("b", "AUTHENTICATE PLAIN " + base64.b64encode(creds).decode())
+        assert t.startswith("b NO [AUTHENTICATIONFAILED]"), (i, t)
+    # The admin has no mailbox of its own: logging in as itself is refused.
+    c = Raw(("127.0.0.2", port))
+    _, t = c.cmd("c", "LOGIN mmp@example.com mmp-secret")
+    assert t.startswith("c NO")
