@@ -7,10 +7,14 @@
  *   directory unavailable             AUTH_UNAVAILABLE (temporary)
  *   disabled, inactive, elsewhere     AUTH_REFUSED, with a reason
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "dir.h"
 #include "store.h"
@@ -21,6 +25,8 @@ struct auth_req {
 	struct dir *dir;
 	const struct store_config *cfg;
 	char *authzid;              /* proxy login: the user to act for */
+	char *challenge, *response; /* CRAM-MD5 / APOP */
+	enum auth_digest digest;
 	bool in_call;               /* inside auth_proxy(): don't free */
 	bool finished;              /* answered while in_call */
 	auth_cb *cb;
@@ -31,6 +37,8 @@ static void
 auth_req_free(struct auth_req *a)
 {
 	free(a->authzid);
+	free(a->challenge);
+	free(a->response);
 	free(a);
 }
 
@@ -201,5 +209,92 @@ auth_proxy(struct dir *dir, const struct store_config *cfg, const char *admin,
 	}
 	if (req != NULL)
 		a->req = req;   /* else the second half's handle is there */
+	return a;
+}
+
+/* The expected response, lower-case hex, for the shared secret. */
+static bool
+auth_digest_hex(enum auth_digest d, const char *secret, const char *challenge,
+    char hex[33])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	size_t mdlen = 0;
+	unsigned int len = 0;
+
+	if (d == AUTH_CRAM_MD5) {
+		if (EVP_Q_mac(NULL, "HMAC", NULL, "MD5", NULL, secret, strlen(secret),
+		    (const unsigned char *)challenge, strlen(challenge), md,
+		    sizeof(md), &mdlen) == NULL)
+			return false;
+	} else {
+		/* APOP: MD5(timestamp secret) (RFC 1939 7). */
+		char *both = xasprintf("%s%s", challenge, secret);
+		int ok = EVP_Digest(both, strlen(both), md, &len, EVP_md5(), NULL);
+		OPENSSL_cleanse(both, strlen(both));
+		free(both);
+		if (!ok)
+			return false;
+		mdlen = len;
+	}
+	for (size_t i = 0; i < mdlen && i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return mdlen == 16;
+}
+
+static void
+auth_on_secret(void *arg, const struct dir_auth_result *res)
+{
+	struct auth_req *a = arg;
+	struct auth_result r = { .status = AUTH_UNAVAILABLE,
+	    .why = dir_auth_reason_name(res->reason) };
+	char hex[33];
+
+	a->req = NULL;
+	if (res->status == DIR_AUTH_FAILED) {
+		r.status = AUTH_FAILED;
+	} else if (res->status == DIR_AUTH_OK && res->entry != NULL) {
+		bool good = auth_digest_hex(a->digest, res->secret, a->challenge, hex) &&
+		    strlen(a->response) == 32 &&
+		    CRYPTO_memcmp(hex, a->response, 32) == 0;
+		enum user_verdict v = good ? user_from_entry(a->cfg, res->entry,
+		    &r.user) : USER_OK;
+		r.status = !good ? AUTH_FAILED : v == USER_OK ? AUTH_OK : AUTH_REFUSED;
+		r.why = !good ? "badpass" : v == USER_OK ? "ok" : auth_refusal(v);
+		r.temporary = v == USER_INACTIVE || v == USER_ELSEWHERE ||
+		    v == USER_NO_PARTITION;
+	}
+	auth_answer(a, &r);
+}
+
+bool
+auth_digest_supported(struct dir *dir)
+{
+	return dir_secret_supported(dir);
+}
+
+struct auth_req *
+auth_digest(struct dir *dir, const struct store_config *cfg, const char *login,
+    enum auth_digest digest, const char *challenge, const char *response,
+    auth_cb *cb, void *arg)
+{
+	struct auth_req *a = xcalloc(1, sizeof(*a));
+
+	a->dir = dir;
+	a->cfg = cfg;
+	a->cb = cb;
+	a->arg = arg;
+	a->digest = digest;
+	a->challenge = xstrdup(challenge);
+	a->response = xstrdup(response);
+	for (char *p = a->response; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	a->in_call = true;
+	struct dir_req *req = dir_fetch_secret(dir, login, auth_on_secret, a);
+	a->in_call = false;
+	if (a->finished) {
+		auth_req_free(a);
+		return NULL;
+	}
+	a->req = req;
 	return a;
 }

@@ -23,6 +23,8 @@ static const struct conf_key store_keys[] = {
 	{ "local.ldap.bindpw", CONF_STR, NULL, "bind password" },
 	{ "local.ldap.loginfilter", CONF_STR, NULL, "finds a login's entry (%s %U %D)" },
 	{ "local.ldap.defaultdomain", CONF_STR, NULL, "domain of logins without @" },
+	{ "local.ldap.secretbinddn", CONF_STR, NULL, "may read userPassword (CRAM-MD5, APOP)" },
+	{ "local.ldap.secretbindpw", CONF_STR, NULL, "its password" },
 	{ "local.ldap.timeout", CONF_DURATION, "pt5s", "per request" },
 	{ "local.ldap.cache.size", CONF_INT, "10000", "cached answers" },
 	{ "local.ldap.cache.ttl", CONF_DURATION, "pt60s", "positive answers" },
@@ -185,6 +187,8 @@ config_fill(struct store_config *cfg)
 	cfg->ldap_binddn = conf_str(c, "local.ldap.binddn");
 	cfg->ldap_bindpw = conf_str(c, "local.ldap.bindpw");
 	cfg->ldap_login_filter = conf_str(c, "local.ldap.loginfilter");
+	cfg->ldap_secret_binddn = conf_str(c, "local.ldap.secretbinddn");
+	cfg->ldap_secret_bindpw = conf_str(c, "local.ldap.secretbindpw");
 	cfg->ldap_default_domain = conf_str(c, "local.ldap.defaultdomain");
 	cfg->ldap_timeout_ms = (int)conf_duration(c, "local.ldap.timeout") * 1000;
 	cfg->ldap_cache_size = (int)conf_int(c, "local.ldap.cache.size");

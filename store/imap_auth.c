@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "base64.h"
 #include "dir.h"
@@ -22,7 +24,7 @@
 #include "mbox_ops.h"
 #include "xmalloc.h"
 
-enum { MECH_PLAIN = 1, MECH_LOGIN = 2 };
+enum { MECH_PLAIN = 1, MECH_LOGIN = 2, MECH_CRAM = 3 };
 
 #define AUTH_LINE_MAX 4096
 
@@ -212,7 +214,25 @@ imap_auth_step(struct imap_session *s, const char *b64)
 		imap_reply(s, "+ UGFzc3dvcmQ6");       /* "Password:" */
 		return;
 	}
-	if (s->auth_mech == MECH_LOGIN) {
+	if (s->auth_mech == MECH_CRAM) {
+		/* "user SP digest" (RFC 2195) */
+		char *sp = strrchr(data, ' ');
+		char *challenge = s->auth_user;
+		s->auth_user = NULL;
+		imap_auth_wipe(s);
+		if (sp == NULL) {
+			free(challenge);
+			free(data);
+			imap_finish(s, "BAD Malformed CRAM-MD5 response");
+			return;
+		}
+		*sp = '\0';
+		free(s->login);
+		s->login = xstrdup(data);
+		s->auth_req = auth_digest(s->srv->dir, s->srv->cfg, data,
+		    AUTH_CRAM_MD5, challenge, sp + 1, imap_login_done, s);
+		free(challenge);
+	} else if (s->auth_mech == MECH_LOGIN) {
 		char *user = s->auth_user;
 		s->auth_user = NULL;
 		imap_auth_wipe(s);
@@ -232,6 +252,28 @@ imap_auth_line(struct imap_session *s, const char *line)
 	imap_auth_step(s, line);
 }
 
+/* CRAM-MD5 (RFC 2195): the password never crosses the wire, so it is
+ * offered before TLS too.  No initial response is possible. */
+static void
+imap_cram_start(struct imap_session *s, const struct imap_arg *ir)
+{
+	static unsigned long seq;
+	char b64[512];
+
+	if (ir->type != IMAP_ARG_END) {
+		imap_finish(s, "BAD CRAM-MD5 takes no initial response");
+		return;
+	}
+	s->auth_mech = MECH_CRAM;
+	s->auth_step = 1;
+	free(s->auth_user);
+	s->auth_user = xasprintf("<%ld.%lu.%ld@%s>", (long)getpid(), ++seq,
+	    (long)time(NULL), s->srv->cfg->hostname);
+	base64_encode(s->auth_user, strlen(s->auth_user), b64);
+	s->io = IMAP_IO_AUTH;
+	imap_reply(s, "+ %s", b64);
+}
+
 void
 cmd_authenticate(struct imap_session *s, struct imap_arg *args)
 {
@@ -246,7 +288,11 @@ cmd_authenticate(struct imap_session *s, struct imap_arg *args)
 		s->auth_mech = MECH_PLAIN;
 	else if (strcasecmp(mech, "LOGIN") == 0)
 		s->auth_mech = MECH_LOGIN;
-	else {
+	else if (strcasecmp(mech, "CRAM-MD5") == 0 &&
+	    auth_digest_supported(s->srv->dir)) {
+		imap_cram_start(s, &args[1]);
+		return;
+	} else {
 		imap_finish(s, "NO Unsupported authentication mechanism");
 		return;
 	}

@@ -159,9 +159,10 @@ imap_capabilities(const struct imap_session *s)
 
 	if (s->state == IMAP_NOTAUTH) {
 		snprintf(buf, sizeof(buf), "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE "
-		    "IDLE%s%s", tls_possible && !s->tls ? " STARTTLS" : "",
+		    "IDLE%s%s%s", tls_possible && !s->tls ? " STARTTLS" : "",
 		    imap_plaintext_ok(s) ? " AUTH=PLAIN AUTH=LOGIN" :
-		    " LOGINDISABLED");
+		    " LOGINDISABLED",
+		    auth_digest_supported(s->srv->dir) ? " AUTH=CRAM-MD5" : "");
 		return buf;
 	}
 	return "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS "

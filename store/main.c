@@ -125,6 +125,8 @@ store_open_directory(const struct store_config *cfg)
 		.negative_ttl_s = cfg->ldap_negative_ttl,
 		.login_filter = cfg->ldap_login_filter,
 		.default_domain = cfg->ldap_default_domain,
+		.secret_binddn = cfg->ldap_secret_binddn,
+		.secret_bindpw = cfg->ldap_secret_bindpw,
 	};
 	struct dir *dir = dir_new(store.base, &dc);
 

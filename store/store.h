@@ -74,6 +74,7 @@ struct store_config {
 	int nldap_uris;
 	const char *ldap_base, *ldap_binddn, *ldap_bindpw;
 	const char *ldap_login_filter, *ldap_default_domain;
+	const char *ldap_secret_binddn, *ldap_secret_bindpw;
 	int ldap_timeout_ms, ldap_cache_ttl, ldap_negative_ttl;
 	int ldap_cache_size;
 };
@@ -339,10 +340,19 @@ struct auth_result {
 
 struct auth_req;
 typedef void auth_cb(void *arg, const struct auth_result *r);
+
+/* Challenge-response mechanisms, which need the clear secret. */
+enum auth_digest { AUTH_CRAM_MD5, AUTH_APOP };
 /* Check a password; cb may run before this returns (NULL handle). */
 struct auth_req *auth_password(struct dir *dir, const struct store_config *cfg,
     const char *login, const char *password, auth_cb *cb, void *arg);
 void auth_cancel(struct auth_req **a);
+/* Whether the directory can give clear secrets (local.ldap.secretbinddn). */
+bool auth_digest_supported(struct dir *dir);
+/* Check a CRAM-MD5 (RFC 2195) or APOP (RFC 1939) response, given in hex. */
+struct auth_req *auth_digest(struct dir *dir, const struct store_config *cfg,
+    const char *login, enum auth_digest digest, const char *challenge,
+    const char *response, auth_cb *cb, void *arg);
 /* Proxy login (SASL PLAIN with an authorization identity): admin, one of
  * store.admins, proves its password, then acts as user (a mail address). */
 struct auth_req *auth_proxy(struct dir *dir, const struct store_config *cfg,

@@ -279,3 +279,25 @@ def test_proxy_login_for_store_admins(make_store):
     c = Raw(("127.0.0.2", port))
     _, t = c.cmd("c", "LOGIN mmp@example.com mmp-secret")
     assert t.startswith("c NO")
+
+
+def test_cram_md5(make_store):
+    port = free_port("127.0.0.2")
+    st = make_store(conf={"service.imap.listen": f"127.0.0.2:{port}",
+                          # The sample directory lets only its root read
+                          # userPassword.
+                          "local.ldap.secretbinddn": "cn=admin,dc=example,dc=com",
+                          "local.ldap.secretbindpw": "admin-secret"})
+    m = imaplib.IMAP4("127.0.0.2", port)
+    # Offered before TLS: the password never crosses the wire.
+    assert "AUTH=CRAM-MD5" in m.capabilities and "LOGINDISABLED" in m.capabilities
+    assert m.login_cram_md5("alice@example.com", "alice-secret")[0] == "OK"
+    m.logout()
+    m = imaplib.IMAP4("127.0.0.2", port)
+    with pytest.raises(imaplib.IMAP4.error):
+        m.login_cram_md5("alice@example.com", "wrong")
+
+
+def test_no_cram_md5_without_a_secret_reader(imap_store):
+    m = imaplib.IMAP4(*imap_store.imap)
+    assert "AUTH=CRAM-MD5" not in m.capabilities
