@@ -468,9 +468,14 @@ mop_copy(MDB_txn *txn, struct commit_batch *b, struct mbox_op *op)
 	}
 	if (rc != 0 || (rc = mop_user(txn, b, op, &u)) != 0)
 		return rc;
-	for (size_t i = 0; op->kind == MOP_COPY && i < op->nuids; i++)
-		if (mop_msg_get(txn, b->db, src.id, op->uids[i], &v) == 0)
-			bytes += ((const struct midx_message *)v.mv_data)->size;
+	for (size_t i = 0; op->kind == MOP_COPY && i < op->nuids; i++) {
+		struct midx_message m;
+		/* LMDB values are only 2-byte aligned: copy, never cast. */
+		if (mop_msg_get(txn, b->db, src.id, op->uids[i], &v) == 0) {
+			memcpy(&m, v.mv_data, sizeof(m));
+			bytes += m.size;
+		}
+	}
 	if (op->kind == MOP_COPY && b->cfg->quota_enforce &&
 	    mop_over_quota(op, &u, bytes, op->nuids)) {
 		op->status = MOP_OVERQUOTA;
