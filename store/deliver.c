@@ -61,28 +61,6 @@ fail:
 	return NULL;
 }
 
-/* Make a text (the quota warning) into a durable receive file. */
-static char *
-deliver_write_text(const struct partition *part, const char *text, size_t len)
-{
-	char dir[4096];
-	static unsigned long seq;
-
-	userarea_tmp_dir(part, dir, sizeof(dir));
-	char *path = xasprintf("%s/notice.%ld.%lu", dir, (long)getpid(), ++seq);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd == -1 || write(fd, text, len) != (ssize_t)len ||
-	    durable_fsync(fd) == -1) {
-		log_err("write(\"%s\"): %s", path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		unlink(path);
-		free(path);
-		return NULL;
-	}
-	close(fd);
-	return path;
-}
 
 
 /* The quota warning, delivered in the same transaction. */
@@ -93,7 +71,7 @@ deliver_quota_warning(MDB_txn *txn, struct commit_batch *b,
 {
 	size_t len, envlen;
 	char *text = quota_warning_text(b->cfg, r->user, &r->quota, u, &len);
-	char *src = deliver_write_text(part, text, len);
+	char *src = userarea_write_tmp(part, "notice", text, len, true);
 	uint32_t uid;
 	int rc = -1;
 

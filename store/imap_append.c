@@ -48,33 +48,19 @@ imap_append_done(struct mbox_op *op, void *arg)
 	mbox_op_free(&op);
 }
 
-/* A small literal into a receive file; the path is registered as a spool
- * so the command's end removes it. */
+/* A small literal into a receive file, registered as a spool so that
+ * the command's end removes it. */
 static const char *
 imap_append_write(struct imap_session *s, const char *data, size_t len)
 {
-	static unsigned long seq;
-	char dir[4096];
 	size_t i = s->spool[0].path == NULL ? 0 : 1;
 
-	if (s->spool[i].path != NULL)
+	if (s->spool[i].path != NULL ||
+	    (s->spool[i].path = userarea_write_tmp(s->part, "append", data, len,
+	    false)) == NULL)
 		return NULL;
-	userarea_tmp_dir(s->part, dir, sizeof(dir));
-	char *path = xasprintf("%s/append.%ld.%lu.s%lu", dir, (long)getpid(),
-	    s->id, ++seq);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd == -1 || write(fd, data, len) != (ssize_t)len) {
-		log_err("write(\"%s\"): %s", path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		unlink(path);
-		free(path);
-		return NULL;
-	}
-	close(fd);
-	s->spool[i].path = path;
 	s->spool[i].len = len;
-	return path;
+	return s->spool[i].path;
 }
 
 void

@@ -327,9 +327,10 @@ mbox_message_path(const struct mbox_view *v, uint32_t uid, char *buf,
 	snprintf(buf, len, "%s/%u", dir, uid);
 }
 
-int
-mbox_list(struct db *db, const char *user,
-    void (*fn)(void *arg, const char *name, const struct midx_mailbox *mb),
+/* Call fn for every key USER NUL NAME of database dbi, in name order. */
+static int
+mbox_scan_user(struct db *db, int dbi, const char *user,
+    void (*fn)(void *arg, const char *name, const void *val, size_t len),
     void *arg)
 {
 	size_t ul = strlen(user);
@@ -341,19 +342,16 @@ mbox_list(struct db *db, const char *user,
 
 	if (rc != 0)
 		return rc;
-	if ((rc = mdb_cursor_open(txn, db_dbi(db, MIDX_MAILBOXES), &cur)) == 0) {
-		/* Keys are USER NUL NAME: the user's run starts at USER NUL. */
+	if ((rc = mdb_cursor_open(txn, db_dbi(db, dbi), &cur)) == 0) {
+		/* The user's run of keys starts at USER NUL. */
 		rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
 		while (rc == 0 && k.mv_size > ul && memcmp(k.mv_data, user, ul) == 0 &&
 		    ((const char *)k.mv_data)[ul] == '\0') {
-			struct midx_mailbox mb = { 0 };
 			size_t nl = k.mv_size - ul - 1;
 			if (nl < sizeof(name)) {
 				memcpy(name, (const char *)k.mv_data + ul + 1, nl);
 				name[nl] = '\0';
-				memcpy(&mb, d.mv_data, d.mv_size < sizeof(mb) ?
-				    d.mv_size : sizeof(mb));
-				fn(arg, name, &mb);
+				fn(arg, name, d.mv_data, d.mv_size);
 			}
 			rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
 		}
@@ -361,6 +359,32 @@ mbox_list(struct db *db, const char *user,
 	}
 	db_read_end(db, &txn);
 	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+struct mbox_list_ctx {
+	void (*fn)(void *arg, const char *name, const struct midx_mailbox *mb);
+	void (*subs_fn)(void *arg, const char *name);
+	void *arg;
+};
+
+static void
+mbox_list_one(void *arg, const char *name, const void *val, size_t len)
+{
+	struct mbox_list_ctx *ctx = arg;
+	struct midx_mailbox mb = { 0 };
+
+	memcpy(&mb, val, len < sizeof(mb) ? len : sizeof(mb));
+	ctx->fn(ctx->arg, name, &mb);
+}
+
+int
+mbox_list(struct db *db, const char *user,
+    void (*fn)(void *arg, const char *name, const struct midx_mailbox *mb),
+    void *arg)
+{
+	struct mbox_list_ctx ctx = { .fn = fn, .arg = arg };
+
+	return mbox_scan_user(db, MIDX_MAILBOXES, user, mbox_list_one, &ctx);
 }
 
 int
@@ -415,35 +439,23 @@ mbox_children_txn(struct db *db, MDB_txn *txn, const char *user,
 	return n;
 }
 
+static void
+mbox_subs_one(void *arg, const char *name, const void *val, size_t len)
+{
+	struct mbox_list_ctx *ctx = arg;
+
+	(void)val;
+	(void)len;
+	ctx->subs_fn(ctx->arg, name);
+}
+
 int
 mbox_subs_list(struct db *db, const char *user,
     void (*fn)(void *arg, const char *name), void *arg)
 {
-	size_t ul = strlen(user);
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k = { .mv_size = ul + 1, .mv_data = (void *)user }, d;
-	char name[MAILBOX_NAME_MAX];
-	int rc = db_read_begin(db, &txn);
+	struct mbox_list_ctx ctx = { .subs_fn = fn, .arg = arg };
 
-	if (rc != 0)
-		return rc;
-	if ((rc = mdb_cursor_open(txn, db_dbi(db, MIDX_SUBS), &cur)) == 0) {
-		rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
-		while (rc == 0 && k.mv_size > ul && memcmp(k.mv_data, user, ul) == 0 &&
-		    ((const char *)k.mv_data)[ul] == '\0') {
-			size_t nl = k.mv_size - ul - 1;
-			if (nl < sizeof(name)) {
-				memcpy(name, (const char *)k.mv_data + ul + 1, nl);
-				name[nl] = '\0';
-				fn(arg, name);
-			}
-			rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
-		}
-		mdb_cursor_close(cur);
-	}
-	db_read_end(db, &txn);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return mbox_scan_user(db, MIDX_SUBS, user, mbox_subs_one, &ctx);
 }
 
 int

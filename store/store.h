@@ -99,6 +99,10 @@ void userarea_mailbox_dir(const struct partition *part, const char *user,
     uint64_t mailbox_id, char *buf, size_t len);
 /* Where messages are received before they are linked into mailboxes. */
 void userarea_tmp_dir(const struct partition *part, char *buf, size_t len);
+/* A new receive file holding data (fsync'd with sync); its allocated
+ * path, or NULL (logged). */
+char *userarea_write_tmp(const struct partition *part, const char *tag,
+    const char *data, size_t len, bool sync);
 /* Create the partition's fixed directories; false and errno on failure. */
 bool userarea_prepare(const struct partition *part);
 /* Remove receive files left by a crash. */

@@ -23,6 +23,7 @@
 #include "durable.h"
 #include "log.h"
 #include "store.h"
+#include "xmalloc.h"
 
 #define MAILBOX_META ".mailbox"
 
@@ -114,6 +115,29 @@ userarea_clean_tmp(const struct partition *part)
 	closedir(d);
 	if (n > 0)
 		log_info("partition=%s tmp_files_removed=%d", part->name, n);
+}
+
+char *
+userarea_write_tmp(const struct partition *part, const char *tag,
+    const char *data, size_t len, bool sync)
+{
+	static unsigned long seq;
+	char dir[4096];
+
+	userarea_tmp_dir(part, dir, sizeof(dir));
+	char *path = xasprintf("%s/%s.%ld.%lu", dir, tag, (long)getpid(), ++seq);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1 || write(fd, data, len) != (ssize_t)len ||
+	    (sync && durable_fsync(fd) == -1)) {
+		log_err("write(\"%s\"): %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		unlink(path);
+		free(path);
+		return NULL;
+	}
+	close(fd);
+	return path;
 }
 
 bool
