@@ -99,6 +99,7 @@ struct imap_session {
 	/* the selected mailbox */
 	struct mbox_view *view;
 	bool readonly;
+	uint32_t rights;            /* ACL rights on the selected mailbox */
 	size_t told_exists;         /* the EXISTS the client knows */
 	bool no_expunge_sync;       /* inside FETCH/STORE/SEARCH by sequence */
 	bool store_silent;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "imap_cmds.h"
 #include "imap_format.h"
 #include "log.h"
@@ -27,7 +28,9 @@ imap_append_done(struct mbox_op *op, void *arg)
 	s->op = NULL;
 	switch (op->status) {
 	case MOP_OK:
-		if (s->view != NULL && strcmp(s->view->name, op->name) == 0)
+		if (s->view != NULL && s->view->id != 0 &&
+		    strcmp(s->view->user, op->user) == 0 &&
+		    strcmp(s->view->name, op->name) == 0)
 			imap_sync_view(s);
 		imap_finish(s, "OK [APPENDUID %u %u] APPEND completed",
 		    op->uidvalidity, op->out_uids[0]);
@@ -66,14 +69,22 @@ imap_append_write(struct imap_session *s, const char *data, size_t len)
 void
 cmd_append(struct imap_session *s, struct imap_arg *args)
 {
-	char name[MAILBOX_NAME_MAX];
+	struct imap_mref mr;
+	enum imap_mref_rc mrc;
 	uint32_t flags = 0;
 	time_t date = time(NULL);
 	struct imap_arg *a = args + 1;
 	const char *path;
 
-	if (!imap_mailbox_name(&args[0], name, sizeof(name))) {
-		imap_bad(s, "Syntax: APPEND mailbox [flags] [date] literal");
+	if ((mrc = imap_mref(s, &args[0], &mr)) != MREF_OK) {
+		if (mrc == MREF_NONEXISTENT)
+			imap_finish(s, "NO [TRYCREATE] No such mailbox");
+		else
+			imap_mref_fail(s, mrc);
+		return;
+	}
+	if (!(mr.rights & ACL_INSERT)) {
+		imap_finish(s, "NO [NOPERM] Not allowed to append here");
 		return;
 	}
 	/* From here on every exit frees kw (or hands it to the op). */
@@ -109,9 +120,9 @@ cmd_append(struct imap_session *s, struct imap_arg *args)
 		imap_finish(s, "NO [SERVERBUG] Cannot store the message now");
 		return;
 	}
-	struct mbox_op *op = mbox_op_new(MOP_APPEND, s->user, s->part);
+	struct mbox_op *op = mbox_op_new(MOP_APPEND, mr.owner, mr.part);
 	struct midx_message m;
-	snprintf(op->name, sizeof(op->name), "%s", name);
+	snprintf(op->name, sizeof(op->name), "%s", mr.name);
 	op->path = xstrdup(path);
 	op->envelope = mindex_scan_file(s->srv->cfg, path, &m, &op->envlen);
 	op->size = m.size;
@@ -120,6 +131,10 @@ cmd_append(struct imap_session *s, struct imap_arg *args)
 	op->flags = flags;
 	op->kw = kw;
 	op->nkw = nkw;
+	/* The owner's quota is in the directory; a shared target is not
+	 * checked against it (see BUGS in store(8)). */
 	op->quota = s->quota;
+	if (mr.shared)
+		op->quota.bytes = op->quota.messages = -1;
 	s->op = mbox_op_submit(op, imap_append_done, s);
 }

@@ -62,6 +62,11 @@ static const struct imap_cmd imap_cmds[] = {
 	{ "COPY", cmd_copy, S_SELECTED },
 	{ "MOVE", cmd_copy, S_SELECTED },
 	{ "UID", cmd_uid, S_SELECTED },
+	{ "GETACL", cmd_getacl, S_AUTH | S_SELECTED },
+	{ "SETACL", cmd_setacl, S_AUTH | S_SELECTED },
+	{ "DELETEACL", cmd_setacl, S_AUTH | S_SELECTED },
+	{ "LISTRIGHTS", cmd_listrights, S_AUTH | S_SELECTED },
+	{ "MYRIGHTS", cmd_myrights, S_AUTH | S_SELECTED },
 	{ "SORT", cmd_sort, S_SELECTED },
 	{ "THREAD", cmd_thread, S_SELECTED },
 	{ "GETQUOTA", cmd_getquota, S_AUTH | S_SELECTED },
@@ -166,7 +171,8 @@ imap_capabilities(const struct imap_session *s)
 		return buf;
 	}
 	return "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS "
-	    "UNSELECT CHILDREN MOVE SPECIAL-USE CONDSTORE QRESYNC";
+	    "UNSELECT CHILDREN MOVE SPECIAL-USE CONDSTORE QRESYNC ACL "
+	    "RIGHTS=kxte";
 }
 
 void
@@ -243,6 +249,6 @@ void
 cmd_namespace(struct imap_session *s, struct imap_arg *args)
 {
 	(void)args;
-	imap_reply(s, "* NAMESPACE ((\"\" \"/\")) NIL NIL");
+	imap_reply(s, "* NAMESPACE ((\"\" \"/\")) ((\"user/\" \"/\")) NIL");
 	imap_finish(s, "OK NAMESPACE completed");
 }

@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "imap_cmds.h"
 #include "imap_format.h"
 #include "log.h"
@@ -124,7 +125,7 @@ imap_claim_recent(struct imap_session *s)
 	if (s->readonly || v->n == 0 || v->uids[v->n - 1] <= floor)
 		return;
 	imap_recent_claim(s->srv, v->id, v->uids[v->n - 1]);
-	struct mbox_op *op = mbox_op_new(MOP_RECENT, s->user, s->part);
+	struct mbox_op *op = mbox_op_new(MOP_RECENT, v->user, v->part);
 	snprintf(op->name, sizeof(op->name), "%s", v->name);
 	op->recent_uid = v->uids[v->n - 1];
 	mbox_op_submit(op, imap_recent_done, NULL);
@@ -232,11 +233,11 @@ imap_qresync_report(struct imap_session *s, struct imap_qresync *q)
 void
 cmd_select(struct imap_session *s, struct imap_arg *args)
 {
-	char name[MAILBOX_NAME_MAX];
+	struct imap_mref m;
 	struct imap_qresync q = { 0 };
+	enum imap_mref_rc mrc;
 
-	if (!imap_mailbox_name(&args[0], name, sizeof(name)) ||
-	    !imap_select_params(s, &args[1], &q)) {
+	if (args[0].type == IMAP_ARG_END || !imap_select_params(s, &args[1], &q)) {
 		imap_bad(s, "Syntax: SELECT mailbox [(CONDSTORE) / (QRESYNC (...))]");
 		return;
 	}
@@ -244,9 +245,17 @@ cmd_select(struct imap_session *s, struct imap_arg *args)
 	bool was_selected = s->view != NULL;
 	mbox_view_close(&s->view);
 	s->state = IMAP_AUTH;
-	int rc = mbox_view_open(s->srv->db, s->part, s->user, name, &s->view);
 	if (was_selected)
 		imap_reply(s, "* OK [CLOSED] Previous mailbox closed");
+	if ((mrc = imap_mref(s, &args[0], &m)) != MREF_OK) {
+		imap_mref_fail(s, mrc);
+		return;
+	}
+	if (!(m.rights & ACL_READ)) {
+		imap_finish(s, "NO [NOPERM] Not allowed to read this mailbox");
+		return;
+	}
+	int rc = mbox_view_open(s->srv->db, m.part, m.owner, m.name, &s->view);
 	if (rc == MDB_NOTFOUND) {
 		imap_finish(s, "NO [NONEXISTENT] No such mailbox");
 		return;
@@ -255,7 +264,10 @@ cmd_select(struct imap_session *s, struct imap_arg *args)
 		imap_finish(s, "NO [UNAVAILABLE] Cannot open mailbox now");
 		return;
 	}
-	s->readonly = strcasecmp(s->cmdname, "EXAMINE") == 0;
+	/* Read-write needs a right to change something (RFC 4314 4). */
+	s->readonly = strcasecmp(s->cmdname, "EXAMINE") == 0 ||
+	    !(m.rights & (ACL_SEEN | ACL_WRITE | ACL_DELMSG | ACL_EXPUNGE));
+	s->rights = m.rights;
 	s->state = IMAP_SELECTED;
 	imap_claim_recent(s);
 	imap_select_report(s);
@@ -543,6 +555,7 @@ cmd_list(struct imap_session *s, struct imap_arg *args)
 	if (strcasecmp(full, "INBOX") == 0)
 		snprintf(full, sizeof(full), "INBOX");
 	if (mbox_list(s->srv->db, s->user, imap_names_add_mailbox, &all) != 0 ||
+	    imap_shared_list(s, imap_names_add, &all) != 0 ||
 	    (lsub && mbox_subs_list(s->srv->db, s->user, imap_names_add, &subs) != 0)) {
 		imap_names_free(&all);
 		imap_names_free(&subs);
@@ -560,16 +573,26 @@ cmd_list(struct imap_session *s, struct imap_arg *args)
 void
 cmd_status(struct imap_session *s, struct imap_arg *args)
 {
-	char name[MAILBOX_NAME_MAX], out[256] = "";
+	char out[256] = "";
 	struct midx_mailbox mb;
+	struct imap_mref m;
 	uint32_t unseen, recent;
+	enum imap_mref_rc mrc;
 
-	if (!imap_mailbox_name(&args[0], name, sizeof(name)) ||
-	    args[1].type != IMAP_ARG_LIST || args[2].type != IMAP_ARG_END) {
+	if (args[0].type == IMAP_ARG_END || args[1].type != IMAP_ARG_LIST ||
+	    args[2].type != IMAP_ARG_END) {
 		imap_bad(s, "Syntax: STATUS mailbox (items)");
 		return;
 	}
-	int rc = mbox_counts(s->srv->db, s->user, name, &mb, &unseen, &recent);
+	if ((mrc = imap_mref(s, &args[0], &m)) != MREF_OK) {
+		imap_mref_fail(s, mrc);
+		return;
+	}
+	if (!(m.rights & ACL_READ)) {
+		imap_finish(s, "NO [NOPERM] Not allowed to read this mailbox");
+		return;
+	}
+	int rc = mbox_counts(s->srv->db, m.owner, m.name, &mb, &unseen, &recent);
 	if (rc == MDB_NOTFOUND) {
 		imap_finish(s, "NO [NONEXISTENT] No such mailbox");
 		return;
@@ -601,7 +624,7 @@ cmd_status(struct imap_session *s, struct imap_arg *args)
 		}
 	}
 	evbuffer_add_printf(imap_out(s), "* STATUS ");
-	imap_write_astring(imap_out(s), name);
+	imap_write_astring(imap_out(s), m.display);
 	evbuffer_add_printf(imap_out(s), " (%s)\r\n", out);
 	imap_finish(s, "OK STATUS completed");
 }

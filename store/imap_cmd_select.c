@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "acl.h"
 #include "imap_cmds.h"
 #include "log.h"
 #include "mailbox.h"
@@ -221,7 +222,7 @@ static struct mbox_op *
 imap_expunge_op(struct imap_session *s, const bool *only)
 {
 	struct mbox_view *v = s->view;
-	struct mbox_op *op = mbox_op_new(MOP_EXPUNGE, s->user, s->part);
+	struct mbox_op *op = mbox_op_new(MOP_EXPUNGE, v->user, v->part);
 
 	snprintf(op->name, sizeof(op->name), "%s", v->name);
 	op->uids = xmalloc((v->n + 1) * sizeof(uint32_t));
@@ -236,7 +237,8 @@ void
 cmd_close(struct imap_session *s, struct imap_arg *args)
 {
 	(void)args;
-	if (strcasecmp(s->cmdname, "CLOSE") == 0 && !s->readonly) {
+	if (strcasecmp(s->cmdname, "CLOSE") == 0 && !s->readonly &&
+	    (s->rights & ACL_EXPUNGE)) {
 		struct mbox_op *op = imap_expunge_op(s, NULL);
 		if (op->nuids > 0) {
 			s->op = mbox_op_submit(op, imap_close_done, s);
@@ -270,8 +272,9 @@ imap_expunge_done(struct mbox_op *op, void *arg)
 static void
 imap_expunge(struct imap_session *s, const bool *only)
 {
-	if (s->readonly) {
-		imap_finish(s, "NO [READ-ONLY] Mailbox is read-only");
+	if (s->readonly || !(s->rights & ACL_EXPUNGE)) {
+		imap_finish(s, "NO [%s] Not allowed to expunge",
+		    s->readonly ? "READ-ONLY" : "NOPERM");
 		return;
 	}
 	struct mbox_op *op = imap_expunge_op(s, only);
@@ -406,9 +409,14 @@ cmd_store(struct imap_session *s, struct imap_arg *args)
 		imap_bad(s, "Invalid flag (\\Recent, unknown system flag, or bad keyword)");
 		return;
 	}
-	if (s->readonly) {
+	/* RFC 4314 4: \Seen needs s, \Deleted t, anything else w. */
+	uint32_t need = (flags & MFLAG_SEEN ? ACL_SEEN : 0) |
+	    (flags & MFLAG_DELETED ? ACL_DELMSG : 0) |
+	    ((flags & ~(uint32_t)(MFLAG_SEEN | MFLAG_DELETED)) || nkw ? ACL_WRITE : 0);
+	if (s->readonly || (s->rights & need) != need) {
 		free(kw);
-		imap_finish(s, "NO [READ-ONLY] Mailbox is read-only");
+		imap_finish(s, "NO [%s] Not allowed to change these flags",
+		    s->readonly ? "READ-ONLY" : "NOPERM");
 		return;
 	}
 	uint32_t *uids = imap_set_uids(s, &args[0], &n);
@@ -417,7 +425,7 @@ cmd_store(struct imap_session *s, struct imap_arg *args)
 		return;
 	}
 	s->store_silent = item[5] != '\0';
-	struct mbox_op *op = mbox_op_new(MOP_FLAGS, s->user, s->part);
+	struct mbox_op *op = mbox_op_new(MOP_FLAGS, s->view->user, s->view->part);
 	snprintf(op->name, sizeof(op->name), "%s", s->view->name);
 	op->uids = uids;
 	op->nuids = n;
@@ -497,33 +505,71 @@ imap_copy_done(struct mbox_op *op, void *arg)
 	mbox_op_free(&op);
 }
 
+/* The COPY/MOVE target, checked; false (and the reply done) if refused. */
+static bool
+imap_copy_target(struct imap_session *s, const struct imap_arg *a, bool move,
+    struct imap_mref *m)
+{
+	struct mbox_view *v = s->view;
+	enum imap_mref_rc rc = imap_mref(s, a, m);
+
+	if (rc != MREF_OK) {
+		if (rc == MREF_NONEXISTENT)
+			imap_finish(s, "NO [TRYCREATE] No such mailbox");
+		else
+			imap_mref_fail(s, rc);
+		return false;
+	}
+	if (!(m->rights & ACL_INSERT)) {
+		imap_finish(s, "NO [NOPERM] Not allowed to copy there");
+		return false;
+	}
+	if (move && (s->readonly || (s->rights & (ACL_DELMSG | ACL_EXPUNGE)) !=
+	    (ACL_DELMSG | ACL_EXPUNGE))) {
+		imap_finish(s, "NO [%s] Not allowed to move from here",
+		    s->readonly ? "READ-ONLY" : "NOPERM");
+		return false;
+	}
+	/* Between users: a copy by hard link, so on one partition only. */
+	if (strcmp(m->owner, v->user) != 0 && (move ||
+	    strcmp(m->part->path, v->part->path) != 0)) {
+		imap_finish(s, "NO [CANNOT] %s between these users is not supported",
+		    move ? "MOVE" : "COPY");
+		return false;
+	}
+	return true;
+}
+
 void
 cmd_copy(struct imap_session *s, struct imap_arg *args)
 {
-	char name[MAILBOX_NAME_MAX];
+	struct imap_mref m;
 	size_t n;
 	bool move = strcasecmp(s->cmdname, "MOVE") == 0;
 
-	if (args[0].type == IMAP_ARG_END ||
-	    !imap_mailbox_name(&args[1], name, sizeof(name)) ||
+	if (args[0].type == IMAP_ARG_END || args[1].type == IMAP_ARG_END ||
 	    args[2].type != IMAP_ARG_END) {
 		imap_bad(s, "Syntax: COPY set mailbox");
 		return;
 	}
-	if (move && s->readonly) {
-		imap_finish(s, "NO [READ-ONLY] Mailbox is read-only");
+	if (!imap_copy_target(s, &args[1], move, &m))
 		return;
-	}
 	uint32_t *uids = imap_set_uids(s, &args[0], &n);
 	if (uids == NULL)
 		return;
-	struct mbox_op *op = mbox_op_new(move ? MOP_MOVE : MOP_COPY, s->user,
-	    s->part);
+	struct mbox_op *op = mbox_op_new(move ? MOP_MOVE : MOP_COPY, m.owner,
+	    m.part);
+	if (strcmp(m.owner, s->view->user) != 0) {
+		op->src_user = xstrdup(s->view->user);
+		op->src_part = s->view->part;
+	}
 	snprintf(op->name, sizeof(op->name), "%s", s->view->name);
-	snprintf(op->name2, sizeof(op->name2), "%s", name);
+	snprintf(op->name2, sizeof(op->name2), "%s", m.name);
 	op->uids = uids;
 	op->nuids = n;
 	op->quota = s->quota;
+	if (strcmp(m.owner, s->user) != 0)
+		op->quota.bytes = op->quota.messages = -1;
 	s->op = mbox_op_submit(op, imap_copy_done, s);
 }
 

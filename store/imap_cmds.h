@@ -6,6 +6,7 @@
 #define STORE_IMAP_CMDS_H
 
 #include "imap.h"
+#include "mailbox.h"
 
 /* imap_cmd.c */
 void imap_bad(struct imap_session *s, const char *why);
@@ -37,6 +38,28 @@ void cmd_status(struct imap_session *s, struct imap_arg *args);
 void cmd_append(struct imap_session *s, struct imap_arg *args);
 /* Mailbox names: "INBOX" in any case is INBOX; modified UTF-7 checked. */
 bool imap_mailbox_name(const struct imap_arg *a, char *out, size_t len);
+
+/* imap_acl.c: ACL (RFC 4314) and mailbox references */
+enum imap_mref_rc { MREF_OK, MREF_BAD, MREF_NONEXISTENT, MREF_UNAVAILABLE };
+struct imap_mref {
+	char display[MAILBOX_NAME_MAX];     /* as the client named it */
+	char owner[USER_KEY_MAX];
+	char name[MAILBOX_NAME_MAX];        /* in the owner's mailboxes */
+	const struct partition *part;       /* the owner's */
+	uint32_t rights;                    /* the session's, ACL_* */
+	bool shared;                        /* another user's mailbox */
+};
+/* Resolve a mailbox argument ("user/OWNER/NAME" for another user's). */
+enum imap_mref_rc imap_mref(struct imap_session *s, const struct imap_arg *a,
+    struct imap_mref *m);
+void imap_mref_fail(struct imap_session *s, enum imap_mref_rc rc);
+/* Names ("user/OWNER/NAME") of others' mailboxes this user may see. */
+int imap_shared_list(struct imap_session *s,
+    void (*fn)(void *arg, const char *name), void *arg);
+void cmd_getacl(struct imap_session *s, struct imap_arg *args);
+void cmd_setacl(struct imap_session *s, struct imap_arg *args);
+void cmd_listrights(struct imap_session *s, struct imap_arg *args);
+void cmd_myrights(struct imap_session *s, struct imap_arg *args);
 
 /* imap_cmd_select.c */
 void cmd_idle(struct imap_session *s, struct imap_arg *args);

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "imap_cmds.h"
 #include "imap_format.h"
 #include "log.h"
@@ -310,7 +311,8 @@ fetch_one(struct imap_session *s, struct fetch_job *job, size_t i)
 	struct evbuffer *out = evbuffer_new();
 	bool sp = false;
 
-	if (job->sets_seen && !s->readonly && !(v->flags[i] & MFLAG_SEEN)) {
+	if (job->sets_seen && !s->readonly && (s->rights & ACL_SEEN) &&
+	    !(v->flags[i] & MFLAG_SEEN)) {
 		v->flags[i] |= MFLAG_SEEN;
 		job->seen_uids[job->nseen++] = v->uids[i];
 		job->flags = true;      /* the change is told with the data */
@@ -379,7 +381,7 @@ fetch_finish(struct imap_session *s)
 		imap_finish(s, "OK %sFETCH completed", s->uid_cmd ? "UID " : "");
 		return;
 	}
-	struct mbox_op *op = mbox_op_new(MOP_FLAGS, s->user, s->part);
+	struct mbox_op *op = mbox_op_new(MOP_FLAGS, s->view->user, s->view->part);
 	snprintf(op->name, sizeof(op->name), "%s", s->view->name);
 	op->uids = job->seen_uids;
 	op->nuids = job->nseen;

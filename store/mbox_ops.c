@@ -44,6 +44,7 @@ mbox_op_free(struct mbox_op **opp)
 	if (op == NULL)
 		return;
 	free(op->user);
+	free(op->src_user);
 	free(op->uids);
 	free(op->path);
 	free(op->envelope);
@@ -365,7 +366,8 @@ mop_expunge(MDB_txn *txn, struct commit_batch *b, struct mbox_op *op)
 		return 0;
 	}
 	if (rc != 0 || (rc = mop_user(txn, b, op, &u)) != 0 ||
-	    (rc = mop_remove(txn, b, op, op->name, &mb, &u, true)) != 0)
+	    (rc = mop_remove(txn, b, op, op->name, &mb, &u,
+	    op->kind == MOP_EXPUNGE)) != 0)
 		return rc;
 	return mindex_user_put(b->db, txn, op->user, &u);
 }
@@ -414,7 +416,8 @@ mop_copy_messages(MDB_txn *txn, struct commit_batch *b, struct mbox_op *op,
 	int rc;
 
 	struct keywords skw;
-	userarea_mailbox_dir(op->part, op->user, src->id, sdir, sizeof(sdir));
+	userarea_mailbox_dir(op->src_part ? op->src_part : op->part,
+	    op->src_user ? op->src_user : op->user, src->id, sdir, sizeof(sdir));
 	userarea_mailbox_dir(op->part, op->user, dst->id, ddir, sizeof(ddir));
 	if ((rc = mindex_keywords_get(b->db, txn, src->id, &skw)) != 0)
 		return rc;
@@ -458,7 +461,9 @@ mop_copy(MDB_txn *txn, struct commit_batch *b, struct mbox_op *op)
 	struct midx_user u;
 	MDB_val v;
 	uint64_t bytes = 0;
-	int rc = mindex_mailbox_get(b->db, txn, op->user, op->name, &src);
+	/* The source may be another user's (shared) mailbox: COPY only. */
+	int rc = mindex_mailbox_get(b->db, txn, op->src_user ? op->src_user :
+	    op->user, op->name, &src);
 
 	if (rc == 0)
 		rc = mindex_mailbox_get(b->db, txn, op->user, op->name2, &dst);
@@ -677,7 +682,8 @@ mbox_op_run(MDB_txn *txn, struct commit_batch *b, struct commit_req *req)
 	case MOP_SUBSCRIBE:
 	case MOP_UNSUBSCRIBE: return mop_subscribe(txn, b, op);
 	case MOP_FLAGS: return mop_flags(txn, b, op);
-	case MOP_EXPUNGE: return mop_expunge(txn, b, op);
+	case MOP_EXPUNGE:
+	case MOP_REMOVE: return mop_expunge(txn, b, op);
 	case MOP_COPY:
 	case MOP_MOVE: return mop_copy(txn, b, op);
 	case MOP_APPEND: return mop_append(txn, b, op);

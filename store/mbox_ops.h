@@ -18,6 +18,7 @@ enum mbox_op_kind {
 	MOP_CREATE, MOP_DELETE, MOP_RENAME, MOP_SUBSCRIBE, MOP_UNSUBSCRIBE,
 	MOP_FLAGS, MOP_EXPUNGE, MOP_COPY, MOP_MOVE, MOP_APPEND, MOP_RECENT,
 	MOP_INIT,           /* first login: INBOX and special-use folders */
+	MOP_REMOVE,         /* POP3 QUIT: expunge uids whatever their flags */
 };
 
 enum mbox_op_status {
@@ -35,7 +36,9 @@ struct mbox_op {
 	struct quota quota;
 	char name[MAILBOX_NAME_MAX];
 	char name2[MAILBOX_NAME_MAX];   /* RENAME, COPY, MOVE: the target */
-	uint32_t *uids;                 /* FLAGS, EXPUNGE, COPY, MOVE */
+	char *src_user;                 /* COPY from another user's mailbox */
+	const struct partition *src_part;
+	uint32_t *uids;                 /* FLAGS, EXPUNGE, REMOVE, COPY, MOVE */
 	size_t nuids;
 	int flag_mode;
 	uint32_t flags;
@@ -53,7 +56,8 @@ struct mbox_op {
 	enum mbox_op_status status;
 	uint32_t uidvalidity;           /* of the target mailbox */
 	uint32_t *out_uids;             /* new UIDs (COPY, APPEND), or
-	                                   expunged ones (EXPUNGE, MOVE) */
+	                                   expunged ones (EXPUNGE, REMOVE,
+	                                   MOVE) */
 	uint32_t *out_flags;            /* FLAGS: per uids[i], 0xffffffff gone */
 	uint64_t *out_kw;               /* FLAGS: keywords per uids[i] */
 	uint64_t *out_modseq;           /* FLAGS: modseq per uids[i] */

@@ -9,6 +9,9 @@
  *   keywords   MAILBOXID(be64)              -> keyword names, NUL-separated
  *   expunged   MAILBOXID(be64) UID(be32)    -> modseq of the expunge (u64),
  *                                              for QRESYNC's VANISHED
+ *   acl        OWNER NUL NAME NUL WHO        -> rights (u32), RFC 4314
+ *   aclrev     WHO NUL OWNER NUL NAME        -> rights (u32): what is
+ *                                              shared with WHO
  *
  * Records are fixed-layout host-endian structs: the index is a cache of the
  * user area on this host, never shipped elsewhere, and reconstruct rebuilds
@@ -29,7 +32,7 @@
 
 static const char *const mindex_names[] = {
 	"users", "mailboxes", "messages", "meta", "subscriptions", "keywords",
-	"expunged", NULL
+	"expunged", "acl", "aclrev", NULL
 };
 
 struct db *

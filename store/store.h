@@ -66,6 +66,12 @@ struct store_config {
 	char **imap_tls_listen;
 	const char *tls_cert, *tls_key, *tls_min_protocol, *tls_ciphers;
 	int imap_preauth_timeout, imap_idle_timeout;
+	/* POP3 */
+	char **pop_listen, **pop_tls_listen;
+	int pop_max_sessions, pop_max_per_client;
+	int pop_max_line, pop_max_errors, pop_max_bad_logins;
+	int pop_plaintext_min;      /* cipher bits passwords need; 0: no TLS */
+	int pop_preauth_timeout, pop_idle_timeout;
 	const char *run_user;
 	char **admins;              /* store.admins: may log in for others */
 	const char *admin_listen;   /* "" when off */
@@ -119,7 +125,7 @@ bool userarea_mailbox_read_meta(const char *dir, char *name, size_t namelen,
 /* ---- the system area: LMDB index (mindex.c) ---- */
 
 enum { MIDX_USERS, MIDX_MAILBOXES, MIDX_MESSAGES, MIDX_META, MIDX_SUBS,
-    MIDX_KEYWORDS, MIDX_EXPUNGED, MIDX_COUNT };
+    MIDX_KEYWORDS, MIDX_EXPUNGED, MIDX_ACL, MIDX_ACLREV, MIDX_COUNT };
 
 struct midx_user {
 	uint64_t bytes;             /* quota usage, all mailboxes */
@@ -305,6 +311,20 @@ void imap_server_set_config(struct imap_server *srv,
     const struct store_config *cfg);
 void imap_server_drain(struct imap_server *srv);
 int imap_server_sessions(const struct imap_server *srv);
+
+/* ---- the POP3 server (pop3_session.c) ---- */
+
+struct pop3_server;
+struct pop3_server *pop3_server_new(struct event_base *base,
+    const struct store_config *cfg);
+bool pop3_server_listen(struct pop3_server *srv, struct tls_ctx *tls,
+    char **err);
+void pop3_server_attach(struct pop3_server *srv, struct dir *dir,
+    struct db *db);
+void pop3_server_set_config(struct pop3_server *srv,
+    const struct store_config *cfg);
+void pop3_server_drain(struct pop3_server *srv);
+int pop3_server_sessions(const struct pop3_server *srv);
 
 /* ---- users: directory entries as this store sees them (user.c) ---- */
 

@@ -202,7 +202,7 @@ def test_subscribe(alice):
 
 def test_namespace_id_noop(alice):
     typ, data = alice.namespace()
-    assert data == [b'(("" "/")) NIL NIL']
+    assert data == [b'(("" "/")) (("user/" "/")) NIL']
     typ, data = alice.xatom("ID", '("name" "pytest")')
     assert typ == "OK"
     assert alice.noop()[0] == "OK"
