@@ -301,3 +301,34 @@ def test_cram_md5(make_store):
 def test_no_cram_md5_without_a_secret_reader(imap_store):
     m = imaplib.IMAP4(*imap_store.imap)
     assert "AUTH=CRAM-MD5" not in m.capabilities
+
+
+def test_quota_alert_on_select(make_store):
+    port = free_port("127.0.0.3")
+    st = make_store(name="store2", host="127.0.0.3",
+                    conf={"service.imap.listen": f"127.0.0.3:{port}",
+                          "service.imap.plaintextmincipher": "0"})
+    # heidi: mailMsgQuota 5, warning at 90%.
+    deliver(st, "heidi@example.com", ["a", "b", "c", "d", "e"])
+    c = Raw(("127.0.0.3", port))
+    c.cmd("l", "LOGIN heidi heidi-secret")
+    untagged, _ = c.cmd("s", "SELECT INBOX")
+    assert any(u.startswith("* OK [ALERT]") for u in untagged)
+
+
+def test_mailbox_names_in_modified_utf7(imap_store):
+    c = Raw(imap_store.imap)
+    c.cmd("l", "LOGIN alice alice-secret")
+    assert c.cmd("a", 'CREATE "&AOk-t&AOk-"')[1].startswith("a OK")
+    assert any("&AOk-t&AOk-" in u for u in c.cmd("b", 'LIST "" "*"')[0])
+    assert c.cmd("c", 'CREATE "&bad"')[1].startswith("c NO")
+    assert c.cmd("d", 'CREATE "caf\xe9"')[1].startswith("d NO")   # 8-bit: not mUTF-7
+
+
+def test_literal_plus_append(imap_store):
+    c = Raw(imap_store.imap)
+    c.cmd("l", "LOGIN alice alice-secret")
+    msg = "Subject: lp\r\n\r\nnon-sync\r\n"
+    c.send(f"a APPEND INBOX {{{len(msg)}+}}\r\n{msg}\r\n")
+    _, t = c.until("a")
+    assert t.startswith("a OK [APPENDUID")
