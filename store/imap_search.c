@@ -1,11 +1,14 @@
 /*
  * imap_search: SEARCH and UID SEARCH (RFC 3501 6.4.4) with every search
- * key of RFC 3501: flags, sizes, sequence and UID sets, internal and sent
- * dates, address and subject fields (from the index), HEADER, BODY and
- * TEXT (from the message file), NOT, OR and parenthesised lists.
+ * key of RFC 3501: flags and keywords, sizes, sequence and UID sets,
+ * internal and sent dates, address and subject fields (from the index),
+ * HEADER, BODY and TEXT (from the message file), NOT, OR and
+ * parenthesised lists; the RETURN options of ESEARCH (RFC 4731).  The
+ * parser and evaluator are shared with SORT and THREAD (imap_search.h).
  * CHARSET US-ASCII and UTF-8 are accepted; matching is a case-insensitive
  * substring match on the raw octets (encoded words and transfer encodings
  * are not decoded yet).  Keys nest at most SEARCH_DEPTH deep.
+ * A peer's mistakes get BAD or NO; nothing here ends the session.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -21,6 +24,7 @@
 
 #include "imap_cmds.h"
 #include "imap_format.h"
+#include "imap_search.h"
 #include "mailbox.h"
 #include "msg_header.h"
 #include "xmalloc.h"
@@ -31,13 +35,13 @@ enum skey {
 	K_ALL, K_AND, K_OR, K_NOT, K_FLAG_SET, K_FLAG_UNSET, K_NEW, K_OLD,
 	K_RECENT, K_NONE, K_LARGER, K_SMALLER, K_SET, K_UIDSET,
 	K_BEFORE, K_ON, K_SINCE, K_SENTBEFORE, K_SENTON, K_SENTSINCE,
-	K_ENVFIELD, K_HEADER, K_BODY, K_TEXT,
+	K_ENVFIELD, K_HEADER, K_BODY, K_TEXT, K_KEYWORD, K_UNKEYWORD,
 };
 
 struct snode {
 	enum skey key;
 	uint32_t flag;
-	uint64_t num;
+	uint64_t num;               /* K_KEYWORD: the keyword's bit */
 	time_t date;
 	int field;                  /* K_ENVFIELD: imap_env_field */
 	const char *str, *hdr;
@@ -52,6 +56,11 @@ struct sparse {
 	const struct imap_arg *a;
 	const char *err;
 	bool needs_index, needs_file;
+};
+
+struct search_prog {
+	struct snode root;
+	struct sparse p;            /* what the keys need loaded */
 };
 
 static const struct { const char *name; enum skey key; uint32_t flag; }
@@ -152,9 +161,8 @@ search_parse_arg(struct sparse *p, struct snode *n, const char *w, int depth)
 		return (n->str = search_string(p)) != NULL;
 	}
 	if (strcasecmp(w, "KEYWORD") == 0 || strcasecmp(w, "UNKEYWORD") == 0) {
-		/* Keywords are not stored yet: nothing has one. */
-		n->key = toupper((unsigned char)*w) == 'K' ? K_NONE : K_ALL;
-		return search_string(p) != NULL;
+		n->key = toupper((unsigned char)*w) == 'K' ? K_KEYWORD : K_UNKEYWORD;
+		return (n->str = search_string(p)) != NULL;
 	}
 	if (strcasecmp(w, "UID") == 0) {
 		n->key = K_UIDSET;
@@ -228,10 +236,19 @@ search_free(struct snode *n)
 	free(n->sel);
 }
 
-/* Evaluate the sets once, against the view. */
+/* Evaluate the sets once, against the view; keywords become the bit the
+ * mailbox gave them (none for a name it does not know). */
 static bool
 search_prepare(struct imap_session *s, struct snode *n)
 {
+	if (n->key == K_KEYWORD || n->key == K_UNKEYWORD) {
+		const struct keywords *kw = &s->view->names;
+		n->num = 0;
+		for (size_t i = 0; i < kw->n && i < KEYWORDS_MAX; i++)
+			if (strcasecmp(kw->names[i], n->str) == 0)
+				n->num = (uint64_t)1 << i;
+		return true;
+	}
 	if (n->key == K_SET || n->key == K_UIDSET) {
 		n->sel = xcalloc(s->view->n + 1, sizeof(bool));
 		return mbox_select_set(s->view, n->set->str, n->key == K_UIDSET,
@@ -247,6 +264,7 @@ search_prepare(struct imap_session *s, struct snode *n)
 struct smsg {
 	size_t i;
 	uint32_t flags;
+	uint64_t kw;                /* keyword bits */
 	bool have_rec;
 	struct midx_message rec;
 	const char *env[IMAP_ENV_NFIELDS];
@@ -314,6 +332,8 @@ search_match(const struct snode *n, const struct smsg *m)
 	case K_NOT: return !search_match(&n->kids[0], m);
 	case K_FLAG_SET: return (m->flags & n->flag) != 0;
 	case K_FLAG_UNSET: return (m->flags & n->flag) == 0;
+	case K_KEYWORD: return (m->kw & n->num) != 0;
+	case K_UNKEYWORD: return (m->kw & n->num) == 0;
 	case K_RECENT: return (m->flags & MFLAG_RECENT) != 0;
 	case K_NEW: return (m->flags & MFLAG_RECENT) && !(m->flags & MFLAG_SEEN);
 	case K_OLD: return !(m->flags & MFLAG_RECENT);
@@ -375,61 +395,227 @@ search_load(struct imap_session *s, const struct sparse *p, struct smsg *m,
 	close(fd);
 }
 
-static void
-search_run(struct imap_session *s, struct snode *root, const struct sparse *p)
-{
-	struct mbox_view *v = s->view;
-	char *env = xmalloc(10 * ENVELOPE_FIELD_MAX);
-	struct evbuffer *out = imap_out(s);
+/* ---- the program, for SEARCH, SORT and THREAD (imap_search.h) ---- */
 
-	evbuffer_add_printf(out, "* SEARCH");
-	for (size_t i = 0; i < v->n; i++) {
-		struct smsg m = { .i = i, .flags = v->flags[i] };
-		void *map;
-		search_load(s, p, &m, env, 10 * ENVELOPE_FIELD_MAX, &map);
-		if (search_match(root, &m))
-			evbuffer_add_printf(out, " %u", s->uid_cmd ? v->uids[i] :
-			    (uint32_t)(i + 1));
-		if (map != NULL)
-			munmap(map, m.len);
+struct search_prog *
+imap_search_parse(struct imap_session *s, const struct imap_arg *args,
+    const char **err)
+{
+	struct search_prog *prog = xcalloc(1, sizeof(*prog));
+
+	prog->p.s = s;
+	prog->p.a = args;
+	if (args->type == IMAP_ARG_END)
+		prog->p.err = "Missing search key";
+	else
+		search_parse_list(&prog->p, &prog->root, 0);
+	if (prog->p.err == NULL && !search_prepare(s, &prog->root))
+		prog->p.err = "Invalid sequence set";
+	if (prog->p.err != NULL) {
+		*err = prog->p.err;
+		imap_search_free(&prog);
+		return NULL;
 	}
-	evbuffer_add(out, "\r\n", 2);
-	free(env);
+	return prog;
 }
 
 void
-cmd_search(struct imap_session *s, struct imap_arg *args)
+imap_search_free(struct search_prog **pp)
 {
-	struct sparse p = { .s = s, .a = args };
-	struct snode root = { 0 };
-
-	if (imap_arg_is_atom(&args[0], "CHARSET")) {
-		const char *cs;
-		if (!imap_arg_astring(&args[1], &cs)) {
-			imap_bad(s, "Syntax: CHARSET name");
-			return;
-		}
-		if (strcasecmp(cs, "US-ASCII") != 0 && strcasecmp(cs, "UTF-8") != 0) {
-			imap_finish(s, "NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
-			return;
-		}
-		p.a = args + 2;
-	}
-	if (p.a->type == IMAP_ARG_END)
-		p.err = "Missing search key";
-	else
-		search_parse_list(&p, &root, 0);
-	if (p.err == NULL && !search_prepare(s, &root))
-		p.err = "Invalid sequence set";
-	if (p.err != NULL) {
-		search_free(&root);
-		imap_bad(s, p.err);
+	if (*pp == NULL)
 		return;
+	search_free(&(*pp)->root);
+	free(*pp);
+	*pp = NULL;
+}
+
+size_t
+imap_search_select(struct imap_session *s, const struct search_prog *prog,
+    bool *sel)
+{
+	struct mbox_view *v = s->view;
+	char *env = xmalloc(10 * ENVELOPE_FIELD_MAX);
+	size_t count = 0;
+
+	for (size_t i = 0; i < v->n; i++) {
+		struct smsg m = { .i = i, .flags = v->flags[i],
+		    .kw = v->kw != NULL ? v->kw[i] : 0 };
+		void *map;
+		search_load(s, &prog->p, &m, env, 10 * ENVELOPE_FIELD_MAX, &map);
+		sel[i] = search_match(&prog->root, &m);
+		count += sel[i];
+		if (map != NULL)
+			munmap(map, m.len);
 	}
-	search_run(s, &root, &p);
-	search_free(&root);
+	free(env);
+	return count;
+}
+
+bool
+imap_search_charset_ok(const char *charset)
+{
+	return strcasecmp(charset, "US-ASCII") == 0 ||
+	    strcasecmp(charset, "UTF-8") == 0;
+}
+
+void
+imap_search_sync(struct imap_session *s)
+{
 	s->no_expunge_sync = !s->uid_cmd;
 	imap_sync_view(s);
 	s->no_expunge_sync = false;
+}
+
+/* ---- SEARCH and ESEARCH ---- */
+
+enum {
+	SEARCH_RET_MIN = 1, SEARCH_RET_MAX = 2, SEARCH_RET_ALL = 4,
+	SEARCH_RET_COUNT = 8,
+};
+
+/*
+ * search-return-opts = SP "RETURN" SP "(" [search-return-opt
+ *                      *(SP search-return-opt)] ")"
+ * search-return-opt  = "MIN" / "MAX" / "ALL" / "COUNT"
+ * RETURN () means ALL (RFC 4731 3.1).
+ */
+static bool
+search_return_opts(const struct imap_arg *l, unsigned *ret)
+{
+	static const struct { const char *name; unsigned bit; } opts[] = {
+		{ "MIN", SEARCH_RET_MIN }, { "MAX", SEARCH_RET_MAX },
+		{ "ALL", SEARCH_RET_ALL }, { "COUNT", SEARCH_RET_COUNT },
+	};
+
+	*ret = 0;
+	for (; l->type != IMAP_ARG_END; l++) {
+		size_t i, n = sizeof(opts) / sizeof(opts[0]);
+		for (i = 0; i < n; i++)
+			if (imap_arg_is_atom(l, opts[i].name))
+				break;
+		if (i == n)
+			return false;
+		*ret |= opts[i].bit;
+	}
+	if (*ret == 0)
+		*ret = SEARCH_RET_ALL;
+	return true;
+}
+
+static uint32_t
+search_number(const struct imap_session *s, size_t i)
+{
+	return s->uid_cmd ? s->view->uids[i] : (uint32_t)(i + 1);
+}
+
+/* sequence-set of the matches, ascending, runs of consecutive numbers
+ * written as ranges. */
+static void
+search_write_set(struct evbuffer *out, const struct imap_session *s,
+    const bool *sel)
+{
+	size_t n = s->view->n;
+	bool first = true;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!sel[i])
+			continue;
+		uint32_t lo = search_number(s, i), hi = lo;
+		while (i + 1 < n && sel[i + 1] && search_number(s, i + 1) == hi + 1)
+			hi = search_number(s, ++i);
+		evbuffer_add_printf(out, first ? "%u" : ",%u", lo);
+		if (hi != lo)
+			evbuffer_add_printf(out, ":%u", hi);
+		first = false;
+	}
+}
+
+/* esearch-response = "ESEARCH" [search-correlator] [SP "UID"]
+ *                    *(SP search-return-data) */
+static void
+search_write_esearch(struct imap_session *s, const bool *sel, size_t count,
+    unsigned ret)
+{
+	struct evbuffer *out = imap_out(s);
+	size_t n = s->view->n, lo = n, hi = n;
+
+	for (size_t i = 0; i < n; i++)
+		if (sel[i]) {
+			if (lo == n)
+				lo = i;
+			hi = i;
+		}
+	evbuffer_add_printf(out, "* ESEARCH (TAG ");
+	imap_write_string(out, s->tag);
+	evbuffer_add_printf(out, ")%s", s->uid_cmd ? " UID" : "");
+	if ((ret & SEARCH_RET_MIN) && count > 0)
+		evbuffer_add_printf(out, " MIN %u", search_number(s, lo));
+	if ((ret & SEARCH_RET_MAX) && count > 0)
+		evbuffer_add_printf(out, " MAX %u", search_number(s, hi));
+	if (ret & SEARCH_RET_COUNT)
+		evbuffer_add_printf(out, " COUNT %zu", count);
+	if ((ret & SEARCH_RET_ALL) && count > 0) {
+		evbuffer_add(out, " ALL ", 5);
+		search_write_set(out, s, sel);
+	}
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static void
+search_write_plain(struct imap_session *s, const bool *sel)
+{
+	struct evbuffer *out = imap_out(s);
+
+	evbuffer_add_printf(out, "* SEARCH");
+	for (size_t i = 0; i < s->view->n; i++)
+		if (sel[i])
+			evbuffer_add_printf(out, " %u", search_number(s, i));
+	evbuffer_add(out, "\r\n", 2);
+}
+
+/*
+ * search = "SEARCH" [search-return-opts] [SP "CHARSET" SP astring]
+ *          1*(SP search-key)
+ */
+void
+cmd_search(struct imap_session *s, struct imap_arg *args)
+{
+	const struct imap_arg *a = args;
+	unsigned ret = 0;
+	const char *err;
+
+	if (imap_arg_is_atom(a, "RETURN")) {
+		if (a[1].type != IMAP_ARG_LIST || !search_return_opts(a[1].list, &ret)) {
+			imap_bad(s, "Syntax: RETURN ([MIN] [MAX] [ALL] [COUNT])");
+			return;
+		}
+		a += 2;
+	}
+	if (imap_arg_is_atom(a, "CHARSET")) {
+		const char *cs;
+		if (!imap_arg_astring(&a[1], &cs)) {
+			imap_bad(s, "Syntax: CHARSET name");
+			return;
+		}
+		if (!imap_search_charset_ok(cs)) {
+			imap_finish(s, "NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
+			return;
+		}
+		a += 2;
+	}
+	struct search_prog *prog = imap_search_parse(s, a, &err);
+	if (prog == NULL) {
+		imap_bad(s, err);
+		return;
+	}
+	bool *sel = xcalloc(s->view->n + 1, sizeof(bool));
+	size_t count = imap_search_select(s, prog, sel);
+	if (ret != 0)
+		search_write_esearch(s, sel, count, ret);
+	else
+		search_write_plain(s, sel);
+	free(sel);
+	imap_search_free(&prog);
+	imap_search_sync(s);
 	imap_finish(s, "OK %sSEARCH completed", s->uid_cmd ? "UID " : "");
 }
