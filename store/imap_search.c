@@ -33,7 +33,7 @@
 
 enum skey {
 	K_ALL, K_AND, K_OR, K_NOT, K_FLAG_SET, K_FLAG_UNSET, K_NEW, K_OLD,
-	K_RECENT, K_NONE, K_LARGER, K_SMALLER, K_SET, K_UIDSET,
+	K_RECENT, K_NONE, K_LARGER, K_SMALLER, K_SET, K_UIDSET, K_MODSEQ,
 	K_BEFORE, K_ON, K_SINCE, K_SENTBEFORE, K_SENTON, K_SENTSINCE,
 	K_ENVFIELD, K_HEADER, K_BODY, K_TEXT, K_KEYWORD, K_UNKEYWORD,
 };
@@ -56,6 +56,7 @@ struct sparse {
 	const struct imap_arg *a;
 	const char *err;
 	bool needs_index, needs_file;
+	bool modseq;                /* a MODSEQ key: the reply tells the highest */
 };
 
 struct search_prog {
@@ -145,6 +146,25 @@ search_parse_arg(struct sparse *p, struct snode *n, const char *w, int depth)
 		if (v == NULL || !isdigit((unsigned char)*v) ||
 		    (n->num = strtoull(v, &end, 10), *end != '\0')) {
 			p->err = "Bad number";
+			return false;
+		}
+		return true;
+	}
+	if (strcasecmp(w, "MODSEQ") == 0) {
+		/* MODSEQ [entry-name entry-type-req] mod-sequence-valzer
+		 * (RFC 7162 3.1.5); the entry, if given, is ignored. */
+		const char *v = search_string(p);
+		char *end;
+		if (v != NULL && !isdigit((unsigned char)*v)) {
+			search_string(p);           /* entry type */
+			v = search_string(p);
+		}
+		n->key = K_MODSEQ;
+		p->modseq = true;
+		p->s->condstore = true;
+		if (v == NULL || !isdigit((unsigned char)*v) ||
+		    (n->num = strtoull(v, &end, 10), *end != '\0')) {
+			p->err = "Bad MODSEQ";
 			return false;
 		}
 		return true;
@@ -265,6 +285,7 @@ struct smsg {
 	size_t i;
 	uint32_t flags;
 	uint64_t kw;                /* keyword bits */
+	uint64_t modseq;
 	bool have_rec;
 	struct midx_message rec;
 	const char *env[IMAP_ENV_NFIELDS];
@@ -340,6 +361,7 @@ search_match(const struct snode *n, const struct smsg *m)
 	case K_SET:
 	case K_UIDSET: return n->sel[m->i];
 	case K_LARGER: return m->have_rec && m->rec.size > n->num;
+	case K_MODSEQ: return m->modseq >= n->num;
 	case K_SMALLER: return m->have_rec && m->rec.size < n->num;
 	case K_BEFORE: return m->have_rec && search_day(m->rec.internaldate) < n->date;
 	case K_ON: return m->have_rec && search_day(m->rec.internaldate) == n->date;
@@ -439,7 +461,8 @@ imap_search_select(struct imap_session *s, const struct search_prog *prog,
 
 	for (size_t i = 0; i < v->n; i++) {
 		struct smsg m = { .i = i, .flags = v->flags[i],
-		    .kw = v->kw != NULL ? v->kw[i] : 0 };
+		    .kw = v->kw != NULL ? v->kw[i] : 0,
+		    .modseq = v->modseq != NULL ? v->modseq[i] : 0 };
 		void *map;
 		search_load(s, &prog->p, &m, env, 10 * ENVELOPE_FIELD_MAX, &map);
 		sel[i] = search_match(&prog->root, &m);
@@ -562,14 +585,22 @@ search_write_esearch(struct imap_session *s, const bool *sel, size_t count,
 }
 
 static void
-search_write_plain(struct imap_session *s, const bool *sel)
+search_write_plain(struct imap_session *s, const bool *sel, bool with_modseq)
 {
 	struct evbuffer *out = imap_out(s);
 
+	uint64_t high = 0;
+
 	evbuffer_add_printf(out, "* SEARCH");
 	for (size_t i = 0; i < s->view->n; i++)
-		if (sel[i])
+		if (sel[i]) {
 			evbuffer_add_printf(out, " %u", search_number(s, i));
+			if (s->view->modseq[i] > high)
+				high = s->view->modseq[i];
+		}
+	/* A search with MODSEQ tells the highest of the matches (7162 3.1.5). */
+	if (with_modseq && high > 0)
+		evbuffer_add_printf(out, " (MODSEQ %llu)", (unsigned long long)high);
 	evbuffer_add(out, "\r\n", 2);
 }
 
@@ -613,7 +644,7 @@ cmd_search(struct imap_session *s, struct imap_arg *args)
 	if (ret != 0)
 		search_write_esearch(s, sel, count, ret);
 	else
-		search_write_plain(s, sel);
+		search_write_plain(s, sel, prog->p.modseq);
 	free(sel);
 	imap_search_free(&prog);
 	imap_search_sync(s);

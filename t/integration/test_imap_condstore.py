@@ -78,3 +78,15 @@ def test_qresync_reports_vanished_and_changes(imap_store):
     assert "* VANISHED 1" in untagged
     untagged, _ = c.cmd("u", f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {high} VANISHED)")
     assert "* VANISHED (EARLIER) 1,2" in untagged
+
+
+def test_search_modseq(imap_store):
+    deliver(imap_store, "alice@example.com", ["a", "b", "c"])
+    c = session(imap_store, "SELECT INBOX")
+    untagged, _ = c.cmd("f", "FETCH 1:3 (MODSEQ)")
+    high = max(modseq_of(u) for u in untagged)
+    c.cmd("s", "STORE 2 +FLAGS (\\Flagged)")
+    untagged, _ = c.cmd("q", f"SEARCH MODSEQ {high + 1}")
+    assert re.fullmatch(r"\* SEARCH 2 \(MODSEQ \d+\)", untagged[0]), untagged
+    untagged, _ = c.cmd("r", f'SEARCH MODSEQ "/flags/\\\\flagged" all {high + 1}')
+    assert untagged[0].startswith("* SEARCH 2")
