@@ -55,6 +55,16 @@ static const struct conf_key store_keys[] = {
 	{ "service.imap.plaintextmincipher", CONF_INT, "1", "0: passwords allowed without TLS" },
 	{ "service.imap.preauthtimeout", CONF_DURATION, "pt1m", "idle time before login" },
 	{ "service.imap.idletimeout", CONF_DURATION, "pt30m", "idle time after login" },
+	{ "service.pop.listen", CONF_LIST, "", "POP3 listeners (110)" },
+	{ "service.pop.tlslisten", CONF_LIST, "", "POP3 listeners with implicit TLS (995)" },
+	{ "service.pop.maxsessions", CONF_INT, "10000", "concurrent sessions" },
+	{ "service.pop.maxsessionsperclient", CONF_INT, "100", "sessions per client address" },
+	{ "service.pop.maxlinelength", CONF_INT, "4096", "command line bytes" },
+	{ "service.pop.maxerrors", CONF_INT, "10", "protocol errors before hang-up" },
+	{ "service.pop.maxbadlogins", CONF_INT, "3", "failed logins before hang-up" },
+	{ "service.pop.plaintextmincipher", CONF_INT, "1", "0: passwords allowed without TLS" },
+	{ "service.pop.preauthtimeout", CONF_DURATION, "pt1m", "idle time before login" },
+	{ "service.pop.idletimeout", CONF_DURATION, "pt10m", "idle time after login (RFC 1939)" },
 	{ "store.mailhosts", CONF_LIST, NULL, "mailHost values that mean this store" },
 	{ "store.dbdir", CONF_STR, "/var/lib/mailsuite/db", "system area (LMDB)" },
 	{ "store.dbmapsize", CONF_SIZE, "64m", "initial LMDB map size" },
@@ -73,7 +83,8 @@ static const struct conf_key store_keys[] = {
 };
 
 static const char *const store_namespaces[] = {
-	"store.", "service.lmtp.", "service.imap.", "local.ldap.", "local.tls.",
+	"store.", "service.lmtp.", "service.imap.", "service.pop.",
+	"local.ldap.", "local.tls.",
 	NULL
 };
 
@@ -143,6 +154,21 @@ config_fill_limits(struct store_config *cfg, char **errs)
 	nerr += config_range(errs, "service.imap.maxbadlogins", cfg->imap_max_bad_logins, 1, 1000);
 	nerr += config_range(errs, "service.imap.preauthtimeout", cfg->imap_preauth_timeout, 1, 86400);
 	nerr += config_range(errs, "service.imap.idletimeout", cfg->imap_idle_timeout, 1, 86400);
+	cfg->pop_max_sessions = (int)conf_int(c, "service.pop.maxsessions");
+	cfg->pop_max_per_client = (int)conf_int(c, "service.pop.maxsessionsperclient");
+	cfg->pop_max_line = (int)conf_int(c, "service.pop.maxlinelength");
+	cfg->pop_max_errors = (int)conf_int(c, "service.pop.maxerrors");
+	cfg->pop_max_bad_logins = (int)conf_int(c, "service.pop.maxbadlogins");
+	cfg->pop_plaintext_min = (int)conf_int(c, "service.pop.plaintextmincipher");
+	cfg->pop_preauth_timeout = (int)conf_duration(c, "service.pop.preauthtimeout");
+	cfg->pop_idle_timeout = (int)conf_duration(c, "service.pop.idletimeout");
+	nerr += config_range(errs, "service.pop.maxsessions", cfg->pop_max_sessions, 1, 1000000);
+	nerr += config_range(errs, "service.pop.maxsessionsperclient", cfg->pop_max_per_client, 1, 1000000);
+	nerr += config_range(errs, "service.pop.maxlinelength", cfg->pop_max_line, 512, 1 << 20);
+	nerr += config_range(errs, "service.pop.maxerrors", cfg->pop_max_errors, 1, 100000);
+	nerr += config_range(errs, "service.pop.maxbadlogins", cfg->pop_max_bad_logins, 1, 1000);
+	nerr += config_range(errs, "service.pop.preauthtimeout", cfg->pop_preauth_timeout, 1, 86400);
+	nerr += config_range(errs, "service.pop.idletimeout", cfg->pop_idle_timeout, 1, 86400);
 	nerr += config_range(errs, "service.lmtp.maxsessions", cfg->max_sessions, 1, 1000000);
 	nerr += config_range(errs, "service.lmtp.maxrecipients", cfg->max_rcpts, 1, 100000);
 	nerr += config_range(errs, "service.lmtp.maxlinelength", cfg->max_line, 512, 65536);
@@ -168,6 +194,8 @@ config_fill(struct store_config *cfg)
 	cfg->lmtp_listen = conf_list(c, "service.lmtp.listen", NULL);
 	cfg->imap_listen = conf_list(c, "service.imap.listen", NULL);
 	cfg->imap_tls_listen = conf_list(c, "service.imap.tlslisten", NULL);
+	cfg->pop_listen = conf_list(c, "service.pop.listen", NULL);
+	cfg->pop_tls_listen = conf_list(c, "service.pop.tlslisten", NULL);
 	cfg->tls_cert = conf_str(c, "local.tls.certfile");
 	cfg->tls_key = conf_str(c, "local.tls.keyfile");
 	cfg->tls_min_protocol = conf_str(c, "local.tls.minprotocol");
@@ -250,6 +278,8 @@ config_free(struct store_config **cfgp)
 	conf_list_free(cfg->lmtp_guaranteed_listen);
 	conf_list_free(cfg->imap_listen);
 	conf_list_free(cfg->imap_tls_listen);
+	conf_list_free(cfg->pop_listen);
+	conf_list_free(cfg->pop_tls_listen);
 	conf_list_free(cfg->guaranteed_senders);
 	conf_list_free(cfg->admins);
 	conf_list_free(cfg->ldap_uris);

@@ -29,6 +29,7 @@
 #include "dir.h"
 #include "imap.h"
 #include "imap_cmds.h"
+#include "listen.h"
 #include "log.h"
 #include "tls.h"
 #include "mailbox.h"
@@ -146,22 +147,12 @@ imap_setup_bev(struct imap_session *s)
 static void
 imap_start_tls(struct imap_session *s)
 {
-	size_t discarded = 0;
-	char *err = NULL;
-
 	s->starttls = false;
-	s->bev = tls_server_starttls(s->srv->tls, &s->bev, &discarded, &err);
-	if (s->bev == NULL) {
-		log_warn("imap session=%lu peer=%s starttls failed: %s", s->id,
-		    s->peer, err ? err : "?");
-		free(err);
+	if (!listen_starttls(s->srv->tls, &s->bev, "imap", s->id, s->peer)) {
 		s->io = IMAP_IO_CLOSING;
 		imap_free(s);
 		return;
 	}
-	if (discarded > 0)
-		log_warn("imap session=%lu peer=%s starttls discarded=%zu bytes "
-		    "sent before the handshake", s->id, s->peer, discarded);
 	s->tls = true;
 	imap_setup_bev(s);
 	bufferevent_enable(s->bev, EV_READ);
@@ -651,33 +642,15 @@ imap_server_attach(struct imap_server *srv, struct dir *dir, struct db *db)
 	srv->db = db;
 }
 
-static bool
-imap_listen_list(struct imap_server *srv, char **list, bool tls, char **err)
-{
-	if (tls && *list != NULL && srv->tls == NULL) {
-		*err = xasprintf("service.imap.tlslisten needs local.tls.certfile "
-		    "and local.tls.keyfile");
-		return false;
-	}
-	for (char **l = list; *l != NULL; l++) {
-		struct evconnlistener *el = net_listen(srv->base, *l,
-		    tls ? imap_on_accept_tls : imap_on_accept_plain, srv, err);
-		if (el == NULL)
-			return false;
-		srv->listeners = xrealloc(srv->listeners,
-		    (size_t)(srv->nlisteners + 1) * sizeof(*srv->listeners));
-		srv->listeners[srv->nlisteners++] = el;
-		log_info("imap listening on %s%s", *l, tls ? " (TLS)" : "");
-	}
-	return true;
-}
-
 bool
 imap_server_listen(struct imap_server *srv, struct tls_ctx *tls, char **err)
 {
 	srv->tls = tls;
-	return imap_listen_list(srv, srv->cfg->imap_listen, false, err) &&
-	    imap_listen_list(srv, srv->cfg->imap_tls_listen, true, err);
+	return listen_open_list(srv->base, tls, "imap", srv->cfg->imap_listen,
+	    false, imap_on_accept_plain, srv, &srv->listeners, &srv->nlisteners,
+	    err) &&
+	    listen_open_list(srv->base, tls, "imap", srv->cfg->imap_tls_listen,
+	    true, imap_on_accept_tls, srv, &srv->listeners, &srv->nlisteners, err);
 }
 
 void
@@ -691,8 +664,7 @@ imap_server_drain(struct imap_server *srv)
 {
 	struct imap_session *s, *next;
 
-	for (int i = 0; i < srv->nlisteners; i++)
-		evconnlistener_disable(srv->listeners[i]);
+	listen_disable_all(srv->listeners, srv->nlisteners);
 	srv->draining = true;
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;

@@ -1,6 +1,6 @@
 /*
- * store: the message store daemon (LMTP in; IMAP, POP3, HTTP in later
- * issues) and its admin commands.
+ * store: the message store daemon (LMTP in; IMAP and POP3 out; HTTP in a
+ * later issue) and its admin commands.
  *
  *   store -c msg.conf [-f] [-t]
  *   store -c msg.conf reconstruct [USER...]
@@ -39,6 +39,7 @@ static struct {
 	struct event_base *base;
 	struct lmtp_server *lmtp;
 	struct imap_server *imap;
+	struct pop3_server *pop3;
 	struct tls_ctx *tls;
 	struct event *drain_timer;
 	struct admin *admin;
@@ -142,7 +143,8 @@ store_on_drain_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	if ((lmtp_server_sessions(store.lmtp) == 0 &&
-	    imap_server_sessions(store.imap) == 0) ||
+	    imap_server_sessions(store.imap) == 0 &&
+	    pop3_server_sessions(store.pop3) == 0) ||
 	    time(NULL) - store.drain_started >= STORE_DRAIN_SECS)
 		event_base_loopexit(store.base, NULL);
 }
@@ -161,6 +163,7 @@ store_on_stop(evutil_socket_t sig, short what, void *arg)
 	store.drain_started = time(NULL);
 	lmtp_server_drain(store.lmtp);
 	imap_server_drain(store.imap);
+	pop3_server_drain(store.pop3);
 	store.drain_timer = event_new(store.base, -1, EV_PERSIST,
 	    store_on_drain_tick, NULL);
 	event_add(store.drain_timer, &tick);
@@ -183,6 +186,7 @@ store_on_reload(evutil_socket_t sig, short what, void *arg)
 	store_apply_log_level(cfg);
 	lmtp_server_set_config(store.lmtp, cfg);
 	imap_server_set_config(store.imap, cfg);
+	pop3_server_set_config(store.pop3, cfg);
 	commit_set_config(cfg);
 	store.cfg = cfg;
 	log_info("reloaded %s (listeners, partitions and directory settings "
@@ -200,9 +204,11 @@ store_serve(bool foreground)
 	store_prepare_partitions(cfg);
 	store.lmtp = lmtp_server_new(store.base, cfg);
 	store.imap = imap_server_new(store.base, cfg);
+	store.pop3 = pop3_server_new(store.base, cfg);
 	store.tls = store_tls_context(cfg);
 	if (!lmtp_server_listen(store.lmtp, &err) ||
-	    !imap_server_listen(store.imap, store.tls, &err))
+	    !imap_server_listen(store.imap, store.tls, &err) ||
+	    !pop3_server_listen(store.pop3, store.tls, &err))
 		log_fatal("%s", err);
 	if (*cfg->admin_listen != '\0' &&
 	    (store.admin = admin_start(store.base, cfg->admin_listen,
@@ -228,6 +234,7 @@ store_serve(bool foreground)
 	store.metrics_src.dir = store_open_directory(cfg);
 	lmtp_server_attach(store.lmtp, store.metrics_src.dir, db);
 	imap_server_attach(store.imap, store.metrics_src.dir, db);
+	pop3_server_attach(store.pop3, store.metrics_src.dir, db);
 	if (!commit_start(store.base, db, cfg))
 		log_fatal("commit thread: %s", strerror(errno));
 

@@ -6,10 +6,10 @@
 set -e
 pkgs="build-essential pkg-config libevent-dev libldap-dev liblmdb-dev
       libssl-dev libsasl2-dev slapd ldap-utils swaks python3 python3-pytest
-      python3-lmdb curl openssl isync
+      python3-lmdb curl openssl isync fetchmail
       lmdb-utils"
 if [ -n "$BENCH" ]; then
-    pkgs="$pkgs postfix dovecot-core dovecot-lmtpd"
+    pkgs="$pkgs postfix dovecot-core dovecot-lmtpd dovecot-imapd dovecot-pop3d"
     # Only smtp-source is used: no system-wide Postfix configuration.
     if ! dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q 'install ok installed'; then
         s=; [ "$(id -u)" -ne 0 ] && s=sudo

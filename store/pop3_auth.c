@@ -1,0 +1,338 @@
+/*
+ * pop3_auth: the AUTHORIZATION state (RFC 1939 7, RFC 5034): USER/PASS,
+ * APOP, AUTH with SASL PLAIN (proxy logins for store.admins through the
+ * authorization identity) and LOGIN, then the maildrop lock and the
+ * snapshot of INBOX the session works on.
+ *
+ * Passwords are refused before TLS unless service.pop.plaintextmincipher
+ * is 0; APOP, where the password never crosses the wire, is offered
+ * whenever the directory can give clear secrets.  A failed login is
+ * answered after a delay that grows with the session's failures (1 s per
+ * failure so far, at most 5 s); after service.pop.maxbadlogins failures
+ * the session ends.  A directory that does not answer is -ERR [SYS/TEMP].
+ */
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base64.h"
+#include "log.h"
+#include "mailbox.h"
+#include "mbox_ops.h"
+#include "pop3.h"
+#include "xmalloc.h"
+
+enum { MECH_PLAIN = 1, MECH_LOGIN = 2 };
+
+void
+pop3_auth_reset(struct pop3_session *s)
+{
+	if (s->sasl_user != NULL) {
+		explicit_bzero(s->sasl_user, strlen(s->sasl_user));
+		free(s->sasl_user);
+		s->sasl_user = NULL;
+	}
+	s->sasl_mech = 0;
+}
+
+static void
+pop3_login_failed_reply(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	event_free(s->delay);
+	s->delay = NULL;
+	pop3_reply(s, "-ERR [AUTH] Authentication failed");
+	if (s->auth_failures >= s->srv->cfg->pop_max_bad_logins) {
+		log_info("pop session=%lu peer=%s closed: too many failed logins",
+		    s->id, s->peer);
+		pop3_close(s);
+		return;
+	}
+	pop3_done(s);
+}
+
+/* Answer a failed login after the session's penalty delay. */
+static void
+pop3_login_failed(struct pop3_session *s)
+{
+	struct timeval tv = { .tv_sec = s->auth_failures < 5 ? s->auth_failures : 5 };
+
+	s->auth_failures++;
+	s->delay = evtimer_new(s->srv->base, pop3_login_failed_reply, s);
+	evtimer_add(s->delay, &tv);
+}
+
+static void
+pop3_unlock(struct pop3_session *s)
+{
+	free(s->user);
+	s->user = NULL;
+}
+
+/* Take the snapshot: INBOX's UIDs and the size of each message. */
+static bool
+pop3_open_maildrop(struct pop3_session *s)
+{
+	struct midx_message m;
+	uint64_t total = 0;
+
+	if (mbox_view_open(s->srv->db, s->part, s->user, "INBOX", &s->view) != 0)
+		return false;
+	s->sizes = xcalloc(s->view->n + 1, sizeof(*s->sizes));
+	s->deleted = xcalloc(s->view->n + 1, sizeof(*s->deleted));
+	for (size_t i = 0; i < s->view->n; i++) {
+		/* A message expunged since the view was read keeps size 0;
+		 * RETR then says it is gone. */
+		if (mbox_message_get(s->srv->db, s->view->id, s->view->uids[i], &m,
+		    NULL, 0, NULL) == 0)
+			s->sizes[i] = m.size;
+		total += s->sizes[i];
+	}
+	s->state = POP3_TRANSACTION;
+	pop3_set_timeout(s);
+	pop3_reply(s, "+OK Maildrop locked and ready, %zu messages (%llu octets)",
+	    s->view->n, (unsigned long long)total);
+	return true;
+}
+
+static void
+pop3_login_ready(struct mbox_op *op, void *arg)
+{
+	struct pop3_session *s = arg;
+	bool ok = op->status == MOP_OK;
+
+	s->op = NULL;
+	mbox_op_free(&op);
+	if (!ok || !pop3_open_maildrop(s)) {
+		log_warn("pop session=%lu user=%s maildrop unavailable", s->id,
+		    s->user);
+		mbox_view_close(&s->view);
+		pop3_unlock(s);
+		pop3_reply(s, "-ERR [SYS/TEMP] Maildrop unavailable, try later");
+	}
+	pop3_done(s);
+}
+
+static void
+pop3_login_done(void *arg, const struct auth_result *r)
+{
+	struct pop3_session *s = arg;
+
+	s->auth_req = NULL;
+	log_info("pop session=%lu peer=%s login=%s result=%s", s->id, s->peer,
+	    s->login, r->why);
+	switch (r->status) {
+	case AUTH_FAILED:
+		pop3_login_failed(s);
+		return;
+	case AUTH_UNAVAILABLE:
+		pop3_reply(s, "-ERR [SYS/TEMP] Directory unavailable, try later");
+		pop3_done(s);
+		return;
+	case AUTH_REFUSED:
+		pop3_reply(s, "-ERR [%s] Login refused: %s", r->temporary ?
+		    "SYS/TEMP" : "SYS/PERM", r->why);
+		pop3_done(s);
+		return;
+	case AUTH_OK:
+		break;
+	}
+	if (!pop3_lock(s, r->user.key)) {
+		log_info("pop session=%lu user=%s maildrop in use", s->id,
+		    r->user.key);
+		pop3_reply(s, "-ERR [IN-USE] Maildrop already locked by another "
+		    "session");
+		pop3_done(s);
+		return;
+	}
+	s->part = r->user.part;
+	/* INBOX exists before the first look (a no-op after the first login). */
+	struct mbox_op *op = mbox_op_new(MOP_INIT, s->user, s->part);
+	s->op = mbox_op_submit(op, pop3_login_ready, s);
+}
+
+static void
+pop3_login_start(struct pop3_session *s, const char *login,
+    const char *password)
+{
+	free(s->login);
+	s->login = xstrdup(login);
+	s->auth_req = auth_password(s->srv->dir, s->srv->cfg, login, password,
+	    pop3_login_done, s);
+}
+
+/* Passwords in the clear need TLS (or the operator's consent). */
+static bool
+pop3_plaintext_check(struct pop3_session *s)
+{
+	if (pop3_plaintext_ok(s))
+		return true;
+	pop3_reply(s, "-ERR [AUTH] Plaintext authentication disallowed on "
+	    "non-secure connections; use STLS");
+	pop3_done(s);
+	return false;
+}
+
+void
+cmd_user(struct pop3_session *s, char *arg)
+{
+	if (*arg == '\0') {
+		pop3_error(s, "Syntax: USER name");
+		return;
+	}
+	if (!pop3_plaintext_check(s))
+		return;
+	free(s->user_arg);
+	s->user_arg = xstrdup(arg);
+	pop3_reply(s, "+OK Send PASS");
+	pop3_done(s);
+}
+
+/* The password is the rest of the line: it may hold spaces. */
+void
+cmd_pass(struct pop3_session *s, char *arg)
+{
+	char *user = s->user_arg;
+
+	if (user == NULL) {
+		pop3_error(s, "USER first");
+		return;
+	}
+	s->user_arg = NULL;
+	if (pop3_plaintext_check(s))
+		pop3_login_start(s, user, arg);
+	free(user);
+	explicit_bzero(arg, strlen(arg));
+}
+
+/* APOP name digest (RFC 1939 7): digest is MD5(timestamp password) in hex. */
+void
+cmd_apop(struct pop3_session *s, char *arg)
+{
+	char *sp = strrchr(arg, ' ');
+
+	if (*s->apop_stamp == '\0') {
+		pop3_error(s, "APOP not available");
+		return;
+	}
+	if (sp == NULL || sp == arg || strlen(sp + 1) != 32) {
+		pop3_error(s, "Syntax: APOP name digest");
+		return;
+	}
+	*sp = '\0';
+	free(s->login);
+	s->login = xstrdup(arg);
+	s->auth_req = auth_digest(s->srv->dir, s->srv->cfg, arg, AUTH_APOP,
+	    s->apop_stamp, sp + 1, pop3_login_done, s);
+}
+
+/* PLAIN: [authzid] NUL authcid NUL passwd (RFC 4616). */
+static void
+pop3_auth_plain(struct pop3_session *s, const char *data, size_t len)
+{
+	const char *authz = data, *authc, *pass;
+	const char *nul1 = memchr(data, '\0', len);
+
+	if (nul1 == NULL || (pass = memchr(nul1 + 1, '\0',
+	    len - (size_t)(nul1 + 1 - data))) == NULL) {
+		pop3_error(s, "Malformed PLAIN response");
+		return;
+	}
+	authc = nul1 + 1;
+	pass++;
+	if (*authz != '\0' && strcmp(authz, authc) != 0) {
+		/* A proxy (store.admins) logging in for a user. */
+		free(s->login);
+		s->login = xasprintf("%s(for %s)", authc, authz);
+		s->auth_req = auth_proxy(s->srv->dir, s->srv->cfg, authc, pass, authz,
+		    pop3_login_done, s);
+		return;
+	}
+	pop3_login_start(s, authc, pass);
+}
+
+/* One client response of the SASL exchange, base64 (RFC 5034 4). */
+void
+pop3_auth_line(struct pop3_session *s, const char *b64)
+{
+	size_t len = strlen(b64), n;
+	char *data;
+
+	if (strcmp(b64, "*") == 0) {
+		pop3_auth_reset(s);
+		pop3_reply(s, "-ERR Authentication cancelled");
+		pop3_done(s);
+		return;
+	}
+	data = xmalloc(len / 4 * 3 + 3);
+	if (!base64_decode(b64, len, data, &n) || (s->sasl_mech == MECH_LOGIN &&
+	    memchr(data, '\0', n) != NULL)) {
+		free(data);
+		pop3_auth_reset(s);
+		pop3_error(s, "Malformed base64 response");
+		return;
+	}
+	data[n] = '\0';
+	if (s->sasl_mech == MECH_LOGIN && s->sasl_user == NULL) {
+		s->sasl_user = data;
+		s->io = POP3_IO_SASL;
+		pop3_reply(s, "+ UGFzc3dvcmQ6");       /* "Password:" */
+		return;
+	}
+	if (s->sasl_mech == MECH_LOGIN) {
+		char *user = s->sasl_user;
+		s->sasl_user = NULL;
+		pop3_auth_reset(s);
+		pop3_login_start(s, user, data);
+		free(user);
+	} else {
+		pop3_auth_reset(s);
+		pop3_auth_plain(s, data, n);
+	}
+	explicit_bzero(data, n);
+	free(data);
+}
+
+/* AUTH alone lists the mechanisms (as many clients expect);
+ * AUTH mech [initial-response] starts an exchange. */
+void
+cmd_auth(struct pop3_session *s, char *arg)
+{
+	char *ir = strchr(arg, ' ');
+
+	if (*arg == '\0') {
+		pop3_reply(s, "+OK Mechanisms follow");
+		if (pop3_plaintext_ok(s))
+			evbuffer_add_printf(pop3_out(s), "PLAIN\r\nLOGIN\r\n");
+		pop3_reply(s, ".");
+		pop3_done(s);
+		return;
+	}
+	if (ir != NULL)
+		*ir++ = '\0';
+	if (strcasecmp(arg, "PLAIN") == 0)
+		s->sasl_mech = MECH_PLAIN;
+	else if (strcasecmp(arg, "LOGIN") == 0)
+		s->sasl_mech = MECH_LOGIN;
+	else {
+		pop3_error(s, "Unsupported authentication mechanism");
+		return;
+	}
+	if (!pop3_plaintext_check(s)) {
+		s->sasl_mech = 0;
+		return;
+	}
+	if (ir != NULL) {
+		/* "=" is an empty initial response. */
+		pop3_auth_line(s, strcmp(ir, "=") == 0 ? "" : ir);
+		return;
+	}
+	s->io = POP3_IO_SASL;
+	pop3_reply(s, s->sasl_mech == MECH_LOGIN ? "+ VXNlcm5hbWU6" : "+ ");
+}
