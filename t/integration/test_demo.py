@@ -18,7 +18,9 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
     env = dict(os.environ, DEMO_DIR=str(run), DEMO_LDAP_PORT=str(free_port()),
                DEMO_LMTP_PORT=str(free_port("127.0.0.2")),
                DEMO_IMAP_PORT=str(free_port("127.0.0.2")),
-               DEMO_IMAPS_PORT=str(free_port("127.0.0.2")))
+               DEMO_IMAPS_PORT=str(free_port("127.0.0.2")),
+               DEMO_POP_PORT=str(free_port("127.0.0.2")),
+               DEMO_POPS_PORT=str(free_port("127.0.0.2")))
     out = open(tmp_path / "demo.out", "wb")
     proc = subprocess.Popen([os.path.join(ROOT, "conf", "demo", "run"), BUILD],
                             stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -31,7 +33,8 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
         ep = read_env(envfile)
         assert set(ep) >= {"LDAP_URI", "LMTP_STORE1", "LMTP_STORE2", "DEMO_USER1",
                            "DEMO_PASS1", "DEMO_USER2", "DEMO_PASS2", "IMAP_STORE1",
-                           "IMAPS_STORE1", "IMAP_STORE2", "IMAPS_STORE2"}
+                           "IMAPS_STORE1", "IMAP_STORE2", "IMAPS_STORE2",
+                           "POP_STORE1", "POPS_STORE1", "POP_STORE2", "POPS_STORE2"}
         for n, store in (("1", "STORE1"), ("2", "STORE2")):
             host, port = ep[f"LMTP_{store}"].split(":")
             r = subprocess.run(["swaks", "--protocol", "LMTP", "--server", host,
@@ -48,9 +51,11 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
             assert os.path.isfile(os.path.join(ROOT, path) if not os.path.isabs(path) else path)
         # ... and the curl line it printed reads it over IMAPS.
         curl = [l.strip() for l in printed.splitlines() if l.strip().startswith("curl ")]
-        assert len(curl) == 1
-        r = subprocess.run(curl[0], shell=True, capture_output=True, cwd=ROOT, timeout=30)
-        assert r.returncode == 0 and b"From: " in r.stdout, r.stderr
+        assert len(curl) == 2           # IMAPS, then POP3S
+        for line in curl:
+            r = subprocess.run(line, shell=True, capture_output=True, cwd=ROOT,
+                               timeout=30)
+            assert r.returncode == 0 and b"From: " in r.stdout, (line, r.stderr)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
