@@ -5,9 +5,19 @@
  * HEADER, BODY and TEXT (from the message file), NOT, OR and
  * parenthesised lists; the RETURN options of ESEARCH (RFC 4731).  The
  * parser and evaluator are shared with SORT and THREAD (imap_search.h).
- * CHARSET US-ASCII and UTF-8 are accepted; matching is a case-insensitive
- * substring match on the raw octets (encoded words and transfer encodings
- * are not decoded yet).  Keys nest at most SEARCH_DEPTH deep.
+ * CHARSET US-ASCII and UTF-8 are accepted.
+ *
+ * Text keys match what the reader sees (common/mime_decode): address and
+ * subject fields and HEADER after RFC 2047 encoded words are decoded;
+ * BODY in the decoded text of every text part (transfer encoding undone,
+ * charset converted to UTF-8; other parts skipped; the header and text of
+ * an embedded message/rfc822 included); TEXT in the decoded header plus
+ * that.  Matching is a case-insensitive substring match on UTF-8 with the
+ * folding mime_decode.h describes.  The decoded text of a message is made
+ * only when a BODY or TEXT key is evaluated, once per message per search,
+ * and is capped at three times the message's size (enough for any
+ * single-byte charset) and SEARCH_TEXT_MAX; header values are cut at
+ * SEARCH_FIELD_MAX octets.  Keys nest at most SEARCH_DEPTH deep.
  * A peer's mistakes get BAD or NO; nothing here ends the session.
  */
 #include <ctype.h>
@@ -26,10 +36,16 @@
 #include "imap_format.h"
 #include "imap_search.h"
 #include "mailbox.h"
-#include "msg_header.h"
+#include "mime.h"
+#include "mime_decode.h"
 #include "xmalloc.h"
 
 #define SEARCH_DEPTH 32
+#define SEARCH_FIELD_MAX (64 * 1024)
+/* Decoding words at most multiplies a value by 9/4 (base64 of a
+ * single-byte charset with 3-octet characters). */
+#define SEARCH_DECODED_MAX (3 * SEARCH_FIELD_MAX)
+#define SEARCH_TEXT_MAX ((size_t)160 * 1024 * 1024)
 
 enum skey {
 	K_ALL, K_AND, K_OR, K_NOT, K_FLAG_SET, K_FLAG_UNSET, K_NEW, K_OLD,
@@ -45,6 +61,7 @@ struct snode {
 	time_t date;
 	int field;                  /* K_ENVFIELD: imap_env_field */
 	const char *str, *hdr;
+	char *fold;                 /* K_BODY, K_TEXT: str case-folded */
 	const struct imap_arg *set;
 	bool *sel;                  /* K_SET, K_UIDSET: evaluated once */
 	struct snode *kids;         /* K_AND, K_OR, K_NOT */
@@ -178,7 +195,11 @@ search_parse_arg(struct sparse *p, struct snode *n, const char *w, int depth)
 	if (strcasecmp(w, "BODY") == 0 || strcasecmp(w, "TEXT") == 0) {
 		n->key = toupper((unsigned char)*w) == 'B' ? K_BODY : K_TEXT;
 		p->needs_file = true;
-		return (n->str = search_string(p)) != NULL;
+		if ((n->str = search_string(p)) == NULL)
+			return false;
+		n->fold = xstrdup(n->str);
+		mime_utf8_fold(n->fold, strlen(n->fold));
+		return true;
 	}
 	if (strcasecmp(w, "KEYWORD") == 0 || strcasecmp(w, "UNKEYWORD") == 0) {
 		n->key = toupper((unsigned char)*w) == 'K' ? K_KEYWORD : K_UNKEYWORD;
@@ -254,6 +275,7 @@ search_free(struct snode *n)
 		search_free(&n->kids[i]);
 	free(n->kids);
 	free(n->sel);
+	free(n->fold);
 }
 
 /* Evaluate the sets once, against the view; keywords become the bit the
@@ -291,19 +313,101 @@ struct smsg {
 	const char *env[IMAP_ENV_NFIELDS];
 	const char *data;           /* the message file, or NULL */
 	size_t len, hdrlen;
+	char *raw, *dec;            /* scratch: SEARCH_FIELD_MAX, _DECODED_MAX */
+	/* BODY and TEXT: the decoded header, then the decoded bodies, case
+	 * folded; made on first use (text_done). */
+	bool text_done;
+	struct mime_text text;
+	size_t body_off;
 };
 
-static bool
-search_contains(const char *hay, size_t n, const char *needle)
+/* A header value (folded, raw) unfolded and its encoded words decoded,
+ * in m->dec; its length. */
+static size_t
+search_field_value(struct smsg *m, const char *v, size_t n)
 {
-	size_t m = strlen(needle);
+	size_t u = mime_unfold(v, n, m->raw, SEARCH_FIELD_MAX);
 
-	if (m == 0)
+	return mime_decode_words(m->raw, u, m->dec, SEARCH_DECODED_MAX);
+}
+
+/* "name: decoded value" for each field of the header block. */
+static void
+search_text_header(struct smsg *m, const char *hdr, size_t len)
+{
+	struct mime_field f;
+	size_t pos = 0;
+
+	while (mime_header_next(hdr, len, &pos, &f)) {
+		size_t n = search_field_value(m, f.value, f.value_len);
+		mime_text_add(&m->text, f.name, f.name_len);
+		mime_text_add(&m->text, ": ", 2);
+		mime_text_add(&m->text, m->dec, n);
+		mime_text_add(&m->text, "\n", 1);
+	}
+}
+
+/* The text a part shows: text leaves decoded, multiparts' children,
+ * embedded messages' header and parts; nothing of other types. */
+static void
+search_text_part(struct smsg *m, const struct mime_part *p)
+{
+	if (mime_is_multipart(p)) {
+		for (const struct mime_part *c = p->children; c != NULL; c = c->next)
+			search_text_part(m, c);
+	} else if (mime_is_message(p)) {
+		const struct mime_part *e = p->message;
+		search_text_header(m, m->data + e->hdr_off, e->hdr_len);
+		search_text_part(m, e);
+	} else if (mime_is_text(p) && !p->opaque) {
+		mime_decode_body(m->data + p->body_off, p->body_len, p->encoding,
+		    mime_param_get(p->params, p->nparams, "charset"), &m->text);
+		mime_text_add(&m->text, "\n", 1);
+	}
+}
+
+static void
+search_text_load(struct smsg *m)
+{
+	size_t max = m->len < SEARCH_TEXT_MAX / 3 ? 3 * m->len + 4096 :
+	    SEARCH_TEXT_MAX;
+
+	m->text_done = true;
+	mime_text_init(&m->text, max);
+	if (m->data == NULL)
+		return;
+	struct mime_tree *t = mime_parse(m->data, m->len);
+	const struct mime_part *root = mime_root(t);
+	search_text_header(m, m->data + root->hdr_off, root->hdr_len);
+	m->body_off = m->text.len;
+	search_text_part(m, root);
+	mime_free(&t);
+	if (m->text.p != NULL)
+		mime_utf8_fold(m->text.p, m->text.len);
+}
+
+/* BODY (body_only) or TEXT: the folded needle in the folded text. */
+static bool
+search_text(struct smsg *m, const char *fold, bool body_only)
+{
+	if (m->data == NULL)
+		return false;
+	if (!m->text_done)
+		search_text_load(m);
+	size_t off = body_only ? m->body_off : 0, n = strlen(fold);
+	if (n == 0)
 		return true;
-	for (size_t i = 0; i + m <= n; i++)
-		if (strncasecmp(hay + i, needle, m) == 0)
-			return true;
-	return false;
+	return m->text.p != NULL &&
+	    memmem(m->text.p + off, m->text.len - off, fold, n) != NULL;
+}
+
+static bool
+search_envfield(struct smsg *m, const char *v, const char *str)
+{
+	if (v == NULL)
+		return false;
+	size_t n = mime_decode_words(v, strlen(v), m->dec, SEARCH_DECODED_MAX);
+	return mime_utf8_contains(m->dec, n, str);
 }
 
 static time_t
@@ -325,19 +429,28 @@ search_sent(const struct smsg *m, time_t *day)
 	return true;
 }
 
+/* Any field called name (case-insensitive) holds str once decoded; ""
+ * matches a message that has the field. */
 static bool
-search_header(const struct smsg *m, const char *name, const char *str)
+search_header(struct smsg *m, const char *name, const char *str)
 {
-	char val[8192];
+	struct mime_field f;
+	size_t pos = 0, nlen = strlen(name);
 
-	if (m->data == NULL ||
-	    !msg_header_get(m->data, m->hdrlen, name, val, sizeof(val)))
+	if (m->data == NULL)
 		return false;
-	return search_contains(val, strlen(val), str);
+	while (mime_header_next(m->data, m->hdrlen, &pos, &f)) {
+		if (f.name_len != nlen || strncasecmp(f.name, name, nlen) != 0)
+			continue;
+		size_t n = search_field_value(m, f.value, f.value_len);
+		if (mime_utf8_contains(m->dec, n, str))
+			return true;
+	}
+	return false;
 }
 
 static bool
-search_match(const struct snode *n, const struct smsg *m)
+search_match(const struct snode *n, struct smsg *m)
 {
 	time_t d;
 
@@ -369,15 +482,10 @@ search_match(const struct snode *n, const struct smsg *m)
 	case K_SENTBEFORE: return search_sent(m, &d) && d < n->date;
 	case K_SENTON: return search_sent(m, &d) && d == n->date;
 	case K_SENTSINCE: return search_sent(m, &d) && d >= n->date;
-	case K_ENVFIELD:
-		return m->env[n->field] != NULL &&
-		    search_contains(m->env[n->field], strlen(m->env[n->field]), n->str);
+	case K_ENVFIELD: return search_envfield(m, m->env[n->field], n->str);
 	case K_HEADER: return search_header(m, n->hdr, n->str);
-	case K_BODY:
-		return m->data != NULL && search_contains(m->data + m->hdrlen,
-		    m->len - m->hdrlen, n->str);
-	case K_TEXT:
-		return m->data != NULL && search_contains(m->data, m->len, n->str);
+	case K_BODY: return search_text(m, n->fold, true);
+	case K_TEXT: return search_text(m, n->fold, false);
 	}
 	return false;
 }
@@ -457,19 +565,28 @@ imap_search_select(struct imap_session *s, const struct search_prog *prog,
 {
 	struct mbox_view *v = s->view;
 	char *env = xmalloc(10 * ENVELOPE_FIELD_MAX);
+	char *raw = NULL, *dec = NULL;
 	size_t count = 0;
 
+	if (prog->p.needs_index || prog->p.needs_file) {
+		raw = xmalloc(SEARCH_FIELD_MAX);
+		dec = xmalloc(SEARCH_DECODED_MAX);
+	}
 	for (size_t i = 0; i < v->n; i++) {
 		struct smsg m = { .i = i, .flags = v->flags[i],
 		    .kw = v->kw != NULL ? v->kw[i] : 0,
-		    .modseq = v->modseq != NULL ? v->modseq[i] : 0 };
+		    .modseq = v->modseq != NULL ? v->modseq[i] : 0,
+		    .raw = raw, .dec = dec };
 		void *map;
 		search_load(s, &prog->p, &m, env, 10 * ENVELOPE_FIELD_MAX, &map);
 		sel[i] = search_match(&prog->root, &m);
 		count += sel[i];
+		mime_text_free(&m.text);
 		if (map != NULL)
 			munmap(map, m.len);
 	}
+	free(raw);
+	free(dec);
 	free(env);
 	return count;
 }

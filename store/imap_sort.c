@@ -6,8 +6,8 @@
  * what their keys need from the index (envelope fields, size, internal
  * date) and, for THREAD=REFERENCES, the References: field from the
  * message file's header.  Strings are compared with i;ascii-casemap
- * after RFC 2047 encoded words in UTF-8, US-ASCII or ISO-8859-1 are
- * decoded (others stay as written).
+ * after RFC 2047 encoded words are decoded to UTF-8 (common/mime_decode:
+ * any charset iconv knows; words in others keep their octets).
  *
  * Limits: at most SORT_CRITERIA_MAX sort criteria; string keys are cut at
  * SORT_KEY_MAX octets; THREAD reads at most THREAD_HEADER_MAX octets of a
@@ -27,18 +27,18 @@
 #include <unistd.h>
 
 #include "addr.h"
-#include "base64.h"
 #include "imap_cmds.h"
 #include "imap_format.h"
 #include "imap_search.h"
 #include "mailbox.h"
 #include "mime.h"
+#include "mime_decode.h"
 #include "xmalloc.h"
 
 #define SORT_CRITERIA_MAX 16
 #define SORT_KEY_MAX 1024
-/* Decoding ISO-8859-1 at most doubles a field. */
-#define SORT_TEXT_MAX (2 * IMAP_ENV_FIELD_MAX + 1)
+/* Decoding words at most multiplies a field by 9/4 (mime_decode). */
+#define SORT_TEXT_MAX (3 * IMAP_ENV_FIELD_MAX + 1)
 #define THREAD_HEADER_MAX (256 * 1024)
 #define THREAD_REFS_MAX 128
 #define THREAD_ID_MAX 1000
@@ -49,7 +49,7 @@
 struct sort_scratch {
 	char *env;                  /* the index's envelope blob */
 	char *text;                 /* a decoded field */
-	char *word;                 /* one decoded encoded word */
+	char *decoded;              /* a field, its encoded words decoded */
 	char *hdr;                  /* THREAD: the message file's header */
 };
 
@@ -65,7 +65,7 @@ sort_scratch_init(struct sort_scratch *sc, bool header)
 {
 	sc->env = xmalloc(10 * ENVELOPE_FIELD_MAX);
 	sc->text = xmalloc(SORT_TEXT_MAX);
-	sc->word = xmalloc(IMAP_ENV_FIELD_MAX + 1);
+	sc->decoded = xmalloc(SORT_TEXT_MAX);
 	sc->hdr = header ? xmalloc(THREAD_HEADER_MAX) : NULL;
 }
 
@@ -74,7 +74,7 @@ sort_scratch_free(struct sort_scratch *sc)
 {
 	free(sc->env);
 	free(sc->text);
-	free(sc->word);
+	free(sc->decoded);
 	free(sc->hdr);
 }
 
@@ -126,135 +126,19 @@ sort_put(struct sort_buf *b, unsigned char c)
 		b->p[b->len++] = (char)c;
 }
 
-/* A decoded word, ISO-8859-1 turned into UTF-8. */
-static void
-sort_put_word(struct sort_buf *b, const char *word, size_t n, bool latin1)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)word[i];
-		if (latin1 && c >= 0x80) {
-			sort_put(b, (unsigned char)(0xc0 | (c >> 6)));
-			sort_put(b, (unsigned char)(0x80 | (c & 0x3f)));
-		} else
-			sort_put(b, c);
-	}
-}
-
-static int
-sort_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)toupper((unsigned char)c);
-	return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* encoded-text of the Q encoding into out; its length. */
-static size_t
-sort_q_decode(const char *in, size_t n, char *out)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int hi, lo;
-		if (in[i] == '_')
-			out[o++] = ' ';
-		else if (in[i] == '=' && i + 2 < n &&
-		    (hi = sort_hex(in[i + 1])) >= 0 &&
-		    (lo = sort_hex(in[i + 2])) >= 0) {
-			out[o++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else
-			out[o++] = in[i];
-	}
-	return o;
-}
-
 /*
- * encoded-word = "=?" charset ["*" language] "?" encoding "?"
- *                encoded-text "?="                   (RFC 2047, RFC 2231)
- * Decode the word at p (which starts "=?") into word (*n octets, *latin1
- * for ISO-8859-1) and set *next past it; false when it is not one, or in
- * a charset we do not convert.
- */
-static bool
-sort_word(const char *p, const char *end, char *word, size_t *n,
-    bool *latin1, const char **next)
-{
-	const char *cs = p + 2, *q = cs;
-
-	while (q < end && *q != '?' && !isspace((unsigned char)*q))
-		q++;
-	if (q + 3 > end || *q != '?' || q[2] != '?')
-		return false;
-	char enc = (char)toupper((unsigned char)q[1]);
-	const char *text = q + 3, *te = text;
-	while (te + 1 < end && !(te[0] == '?' && te[1] == '=') &&
-	    !isspace((unsigned char)*te))
-		te++;
-	if (te + 1 >= end || te[0] != '?' || te[1] != '=')
-		return false;
-	size_t cslen = (size_t)(q - cs);
-	const char *star = memchr(cs, '*', cslen);
-	if (star != NULL)
-		cslen = (size_t)(star - cs);
-	*latin1 = cslen == 10 && strncasecmp(cs, "ISO-8859-1", 10) == 0;
-	if (!*latin1 && !(cslen == 5 && strncasecmp(cs, "UTF-8", 5) == 0) &&
-	    !(cslen == 8 && strncasecmp(cs, "US-ASCII", 8) == 0))
-		return false;
-	size_t tlen = (size_t)(te - text);
-	if (tlen > IMAP_ENV_FIELD_MAX)
-		return false;
-	if (enc == 'B') {
-		if (!base64_decode(text, tlen, word, n))
-			return false;
-	} else if (enc == 'Q')
-		*n = sort_q_decode(text, tlen, word);
-	else
-		return false;
-	*next = te + 2;
-	return true;
-}
-
-/*
- * RFC 5256 2.1 step 1: decode the encoded words of s (white space between
- * two of them goes), turn tabs and line ends into spaces and runs of
- * spaces into one.  Result in sc->text; its length.
+ * RFC 5256 2.1 step 1: decode the encoded words of s (common/mime_decode;
+ * white space between two of them goes), turn tabs and line ends into
+ * spaces and runs of spaces into one.  Result in sc->text; its length.
  */
 static size_t
 sort_decode(const char *s, struct sort_scratch *sc)
 {
 	struct sort_buf b = { sc->text, 0, SORT_TEXT_MAX };
-	const char *p = s, *end = s + strlen(s);
-	bool space = false, after_word = false;
+	size_t n = mime_decode_words(s, strlen(s), sc->decoded, SORT_TEXT_MAX);
 
-	while (p < end) {
-		const char *next;
-		size_t n;
-		bool latin1;
-		if (p[0] == '=' && p + 1 < end && p[1] == '?' &&
-		    sort_word(p, end, sc->word, &n, &latin1, &next)) {
-			/* white space between two encoded words goes */
-			if (space && !after_word)
-				sort_put(&b, ' ');
-			sort_put_word(&b, sc->word, n, latin1);
-			space = false;
-			after_word = true;
-			p = next;
-			continue;
-		}
-		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
-			space = true;
-			p++;
-			continue;
-		}
-		if (space)
-			sort_put(&b, ' ');
-		space = after_word = false;
-		sort_put(&b, (unsigned char)*p++);
-	}
-	if (space)
-		sort_put(&b, ' ');
+	for (size_t i = 0; i < n; i++)
+		sort_put(&b, (unsigned char)sc->decoded[i]);
 	b.p[b.len] = '\0';
 	return b.len;
 }
