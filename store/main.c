@@ -231,6 +231,8 @@ store_serve(bool foreground)
 		log_fatal("%s", err);
 	free(paths);
 	store.metrics_src.lmtp = store.lmtp;
+	store.metrics_src.imap = store.imap;
+	store.metrics_src.pop3 = store.pop3;
 	store.metrics_src.dir = store_open_directory(cfg);
 	lmtp_server_attach(store.lmtp, store.metrics_src.dir, db);
 	imap_server_attach(store.imap, store.metrics_src.dir, db);

@@ -28,6 +28,10 @@ store_metrics(void *arg, struct evbuffer *out)
 
 	metric1(out, "store_lmtp_sessions", "gauge", "Open LMTP sessions.",
 	    (unsigned long long)lmtp_server_sessions(src->lmtp));
+	metric1(out, "store_imap_sessions", "gauge", "Open IMAP sessions.",
+	    (unsigned long long)imap_server_sessions(src->imap));
+	metric1(out, "store_pop3_sessions", "gauge", "Open POP3 sessions.",
+	    (unsigned long long)pop3_server_sessions(src->pop3));
 	metric1(out, "store_lmtp_sessions_total", "counter",
 	    "LMTP sessions accepted.", store_stats.sessions);
 	metric1(out, "store_lmtp_sessions_refused_total", "counter",
@@ -58,5 +62,13 @@ store_metrics(void *arg, struct evbuffer *out)
 		    "Directory lookups answered from the cache.", ds.cache_hits);
 		metric1(out, "store_ldap_errors_total", "counter",
 		    "Directory lookups that found no server.", ds.errors);
+		struct dir_auth_stats as;
+		dir_get_auth_stats(src->dir, &as);
+		admin_metric_help(out, "store_logins_total", "counter",
+		    "Password checks (IMAP and POP3) by answer.");
+		admin_metric(out, "store_logins_total", "result=\"ok\"", as.ok);
+		admin_metric(out, "store_logins_total", "result=\"failed\"", as.failed);
+		admin_metric(out, "store_logins_total", "result=\"unavailable\"",
+		    as.unavailable);
 	}
 }

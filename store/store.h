@@ -412,6 +412,8 @@ extern struct store_stats store_stats;
 void commit_counts(unsigned long long *batches, unsigned long long *reqs);
 struct store_metrics_src {
 	struct lmtp_server *lmtp;
+	struct imap_server *imap;
+	struct pop3_server *pop3;
 	struct dir *dir;
 };
 /* admin_metrics_cb; arg is a struct store_metrics_src. */

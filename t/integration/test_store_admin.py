@@ -36,5 +36,8 @@ def test_health_and_metrics(make_store):
     assert metric(text, "store_commit_messages_total") == 2
     assert metric(text, "store_lmtp_sessions") >= 1
     assert metric(text, "store_ldap_requests_total") >= 3
+    assert metric(text, "store_imap_sessions") == 0
+    assert metric(text, "store_pop3_sessions") == 0
+    assert metric(text, 'store_logins_total{result="ok"}') == 0
     assert curl(base + "/nope").endswith("404")
     assert curl(base + "/health", "-X", "POST").endswith("405")
