@@ -10,6 +10,7 @@
 #include <event2/listener.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,14 @@ net_on_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct net_accept_ctx *ctx = arg;
+	int one = 1;
+
 	(void)l;
+	/* Replies often go out in several writes (a FETCH literal, then the
+	 * tagged OK): without this, Nagle holds the last one back until the
+	 * client's delayed ACK, some 40 ms. */
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ctx->cb(ctx->arg, fd, sa, (socklen_t)salen);
 }
 

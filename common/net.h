@@ -22,7 +22,7 @@ typedef void net_accept_cb(void *arg, int fd, const struct sockaddr *sa,
     socklen_t salen);
 
 /* Bind "host:port" ("[v6]:port", "*:port" for any); NULL and *err on
- * failure. */
+ * failure.  Accepted TCP sockets get TCP_NODELAY. */
 struct evconnlistener *net_listen(struct event_base *base, const char *hostport,
     net_accept_cb *cb, void *arg, char **err);
 /* Split "host:port" into its parts; false when malformed. */

@@ -209,17 +209,23 @@ commit_sync(struct commit_batch *b)
 	size_t nfds = 0, i = 0;
 
 	for (struct commit_req *r = b->reqs; r != NULL; r = r->next)
-		nfds++;
+		nfds += r->fd >= 0;
+	/* Operations without a file and without links (flags, logins)
+	 * need no fsync at all: don't wake the pool for them. */
+	if (nfds == 0 && b->ndirs == 0)
+		return 0;
 	int *fds = xcalloc(nfds, sizeof(int)), *fd_errs = xcalloc(nfds, sizeof(int));
 	int *dir_errs = xcalloc(b->ndirs, sizeof(int));
 	for (struct commit_req *r = b->reqs; r != NULL; r = r->next)
-		fds[i++] = r->fd;
+		if (r->fd >= 0)
+			fds[i++] = r->fd;
 	int failed = durable_sync_mixed(fds, fd_errs, nfds,
 	    (const char *const *)b->dirs, dir_errs, b->ndirs);
 	i = 0;
-	for (struct commit_req *r = b->reqs; r != NULL; r = r->next, i++)
-		if (fd_errs[i] != 0)
-			log_err("fsync(\"%s\"): %s", r->tmp_path, strerror(fd_errs[i]));
+	for (struct commit_req *r = b->reqs; r != NULL; r = r->next)
+		if (r->fd >= 0 && fd_errs[i++] != 0)
+			log_err("fsync(\"%s\"): %s", r->tmp_path ? r->tmp_path : "?",
+			    strerror(fd_errs[i - 1]));
 	for (i = 0; i < b->ndirs; i++)
 		if (dir_errs[i] != 0)
 			log_err("fsync(\"%s\"): %s", b->dirs[i], strerror(dir_errs[i]));

@@ -130,8 +130,12 @@ imap_login_done(void *arg, const struct auth_result *r)
 	s->quota = r->user.quota;
 	/* INBOX and the special-use folders exist before the first command
 	 * (done once per user; a no-op afterwards). */
-	struct mbox_op *op = mbox_op_new(MOP_INIT, s->user, s->part);
-	s->op = mbox_op_submit(op, imap_login_ready, s);
+	/* The answer may come at once, and the session may have gone on to
+	 * its next command (and operation) by the time this returns. */
+	struct commit_req *req = mbox_op_init_user(s->srv->db, s->user, s->part,
+	    imap_login_ready, s);
+	if (req != NULL)
+		s->op = req;
 }
 
 static void

@@ -733,6 +733,21 @@ mbox_op_submit(struct mbox_op *op, mbox_op_cb *cb, void *arg)
 	return req;
 }
 
+struct commit_req *
+mbox_op_init_user(struct db *db, const char *user,
+    const struct partition *part, mbox_op_cb *cb, void *arg)
+{
+	struct mbox_op *op = mbox_op_new(MOP_INIT, user, part);
+	struct midx_user u;
+
+	/* Known to be done already: answer at once, no write transaction. */
+	if (mbox_user_get(db, user, &u) == 0 && u.initialized) {
+		cb(op, arg);
+		return NULL;
+	}
+	return mbox_op_submit(op, cb, arg);
+}
+
 static void
 mbox_op_orphan(struct mbox_op *op, void *arg)
 {

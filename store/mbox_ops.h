@@ -79,6 +79,10 @@ void mbox_op_free(struct mbox_op **op);
  * The caller must keep arg alive or call mbox_op_detach(). */
 struct commit_req *mbox_op_submit(struct mbox_op *op, mbox_op_cb *cb,
     void *arg);
+/* First login of a user: INBOX and the special-use folders made (once);
+ * cb may run before this returns (then NULL is returned). */
+struct commit_req *mbox_op_init_user(struct db *db, const char *user,
+    const struct partition *part, mbox_op_cb *cb, void *arg);
 /* The session went away: free op and req when they complete. */
 void mbox_op_detach(struct commit_req *req);
 

@@ -153,8 +153,11 @@ pop3_login_done(void *arg, const struct auth_result *r)
 	}
 	s->part = r->user.part;
 	/* INBOX exists before the first look (a no-op after the first login). */
-	struct mbox_op *op = mbox_op_new(MOP_INIT, s->user, s->part);
-	s->op = mbox_op_submit(op, pop3_login_ready, s);
+	/* The answer may come at once (and the session move on). */
+	struct commit_req *req = mbox_op_init_user(s->srv->db, s->user, s->part,
+	    pop3_login_ready, s);
+	if (req != NULL)
+		s->op = req;
 }
 
 static void
