@@ -18,6 +18,7 @@
 
 #include "imap_parse.h"
 #include "net.h"
+#include "service.h"
 #include "store.h"
 
 struct bufferevent;
@@ -35,17 +36,8 @@ enum imap_io {
 };
 
 struct imap_server {
-	struct event_base *base;
-	const struct store_config *cfg;
-	struct dir *dir;
-	struct db *db;
-	struct evconnlistener **listeners;
-	int nlisteners;
-	int nsessions;
+	struct service svc;
 	struct imap_session *sessions;
-	unsigned long next_id;
-	bool draining;
-	struct tls_ctx *tls;        /* NULL: no TLS configured */
 	/* \Recent claims not yet committed to the index: mailbox id and the
 	 * highest UID some session took as recent. */
 	struct imap_recent { uint64_t mailbox; uint32_t uid; } *recent;

@@ -28,9 +28,9 @@ imap_owner_partition(struct imap_session *s, const char *owner)
 {
 	struct midx_user u;
 
-	if (mbox_user_get(s->srv->db, owner, &u) != 0)
+	if (mbox_user_get(s->srv->svc.db, owner, &u) != 0)
 		return NULL;
-	return config_partition(s->srv->cfg, u.partition);
+	return config_partition(s->srv->svc.cfg, u.partition);
 }
 
 enum imap_mref_rc
@@ -58,7 +58,7 @@ imap_mref(struct imap_session *s, const struct imap_arg *a,
 	snprintf(m->name, sizeof(m->name), "%s",
 	    strcasecmp(slash + 1, "INBOX") == 0 ? "INBOX" : slash + 1);
 	m->shared = strcmp(m->owner, s->user) != 0;
-	if (acl_rights(s->srv->db, m->owner, m->name, s->user, &m->rights) != 0)
+	if (acl_rights(s->srv->svc.db, m->owner, m->name, s->user, &m->rights) != 0)
 		return MREF_UNAVAILABLE;
 	if (!(m->rights & ACL_LOOKUP) ||
 	    (m->part = imap_owner_partition(s, m->owner)) == NULL)
@@ -95,7 +95,7 @@ imap_acl_target(struct imap_session *s, const struct imap_arg *a,
 		return false;
 	}
 	struct mbox_view *v;
-	if (mbox_view_open(s->srv->db, m->part, m->owner, m->name, &v) != 0) {
+	if (mbox_view_open(s->srv->svc.db, m->part, m->owner, m->name, &v) != 0) {
 		imap_finish(s, "NO [NONEXISTENT] No such mailbox");
 		return false;
 	}
@@ -132,7 +132,7 @@ cmd_getacl(struct imap_session *s, struct imap_arg *args)
 		return;
 	evbuffer_add_printf(imap_out(s), "* ACL ");
 	imap_write_astring(imap_out(s), m.display);
-	acl_list(s->srv->db, m.owner, m.name, imap_acl_entry, s);
+	acl_list(s->srv->svc.db, m.owner, m.name, imap_acl_entry, s);
 	evbuffer_add(imap_out(s), "\r\n", 2);
 	imap_finish(s, "OK GETACL completed");
 }
@@ -177,7 +177,7 @@ cmd_setacl(struct imap_session *s, struct imap_arg *args)
 		imap_bad(s, "Invalid rights");
 		return;
 	}
-	if ((add || sub) && acl_rights(s->srv->db, m.owner, m.name, who, &old) == 0)
+	if ((add || sub) && acl_rights(s->srv->svc.db, m.owner, m.name, who, &old) == 0)
 		r = add ? old | r : old & ~r;
 	s->op = acl_submit(m.owner, m.name, who, del ? 0 : r, imap_setacl_done, s);
 }
@@ -253,5 +253,5 @@ imap_shared_list(struct imap_session *s,
 {
 	struct imap_shared_ctx c = { .fn = fn, .arg = arg };
 
-	return acl_shared_with(s->srv->db, s->user, imap_shared_one, &c);
+	return acl_shared_with(s->srv->svc.db, s->user, imap_shared_one, &c);
 }

@@ -124,7 +124,7 @@ cmd_append(struct imap_session *s, struct imap_arg *args)
 	struct midx_message m;
 	snprintf(op->name, sizeof(op->name), "%s", mr.name);
 	op->path = xstrdup(path);
-	op->envelope = mindex_scan_file(s->srv->cfg, path, &m, &op->envlen);
+	op->envelope = mindex_scan_file(s->srv->svc.cfg, path, &m, &op->envlen);
 	op->size = m.size;
 	op->header_size = m.header_size;
 	op->date = date;

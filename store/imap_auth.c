@@ -49,7 +49,7 @@ imap_login_failed_reply(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	event_free(s->delay);
 	s->delay = NULL;
-	if (s->auth_failures >= s->srv->cfg->imap_max_bad_logins) {
+	if (s->auth_failures >= s->srv->svc.cfg->imap_max_bad_logins) {
 		imap_tagged(s, "NO [AUTHENTICATIONFAILED] Authentication failed");
 		imap_reply(s, "* BYE Too many failed logins");
 		imap_close(s);
@@ -65,7 +65,7 @@ imap_login_failed(struct imap_session *s)
 	struct timeval tv = { .tv_sec = s->auth_failures < 5 ? s->auth_failures : 5 };
 
 	s->auth_failures++;
-	s->delay = evtimer_new(s->srv->base, imap_login_failed_reply, s);
+	s->delay = evtimer_new(s->srv->svc.base, imap_login_failed_reply, s);
 	evtimer_add(s->delay, &tv);
 }
 
@@ -121,7 +121,7 @@ imap_login_done(void *arg, const struct auth_result *r)
 		break;
 	}
 	if (imap_user_sessions(s->srv, r->user.key) >=
-	    s->srv->cfg->imap_max_per_user) {
+	    s->srv->svc.cfg->imap_max_per_user) {
 		imap_finish(s, "NO [LIMIT] Too many sessions for this user");
 		return;
 	}
@@ -132,7 +132,7 @@ imap_login_done(void *arg, const struct auth_result *r)
 	 * (done once per user; a no-op afterwards). */
 	/* The answer may come at once, and the session may have gone on to
 	 * its next command (and operation) by the time this returns. */
-	struct commit_req *req = mbox_op_init_user(s->srv->db, s->user, s->part,
+	struct commit_req *req = mbox_op_init_user(s->srv->svc.db, s->user, s->part,
 	    imap_login_ready, s);
 	if (req != NULL)
 		s->op = req;
@@ -144,7 +144,7 @@ imap_login_start(struct imap_session *s, const char *login,
 {
 	free(s->login);
 	s->login = xstrdup(login);
-	s->auth_req = auth_password(s->srv->dir, s->srv->cfg, login, password,
+	s->auth_req = auth_password(s->srv->svc.dir, s->srv->svc.cfg, login, password,
 	    imap_login_done, s);
 }
 
@@ -183,7 +183,7 @@ imap_auth_plain(struct imap_session *s, const char *data, size_t len)
 		/* A proxy (store.admins) logging in for a user. */
 		free(s->login);
 		s->login = xasprintf("%s(for %s)", authc, authz);
-		s->auth_req = auth_proxy(s->srv->dir, s->srv->cfg, authc, pass, authz,
+		s->auth_req = auth_proxy(s->srv->svc.dir, s->srv->svc.cfg, authc, pass, authz,
 		    imap_login_done, s);
 		return;
 	}
@@ -233,7 +233,7 @@ imap_auth_step(struct imap_session *s, const char *b64)
 		*sp = '\0';
 		free(s->login);
 		s->login = xstrdup(data);
-		s->auth_req = auth_digest(s->srv->dir, s->srv->cfg, data,
+		s->auth_req = auth_digest(s->srv->svc.dir, s->srv->svc.cfg, data,
 		    AUTH_CRAM_MD5, challenge, sp + 1, imap_login_done, s);
 		free(challenge);
 	} else if (s->auth_mech == MECH_LOGIN) {
@@ -272,7 +272,7 @@ imap_cram_start(struct imap_session *s, const struct imap_arg *ir)
 	s->auth_step = 1;
 	free(s->auth_user);
 	s->auth_user = xasprintf("<%ld.%lu.%ld@%s>", (long)getpid(), ++seq,
-	    (long)time(NULL), s->srv->cfg->hostname);
+	    (long)time(NULL), s->srv->svc.cfg->hostname);
 	base64_encode(s->auth_user, strlen(s->auth_user), b64);
 	s->io = IMAP_IO_AUTH;
 	imap_reply(s, "+ %s", b64);
@@ -293,7 +293,7 @@ cmd_authenticate(struct imap_session *s, struct imap_arg *args)
 	else if (strcasecmp(mech, "LOGIN") == 0)
 		s->auth_mech = MECH_LOGIN;
 	else if (strcasecmp(mech, "CRAM-MD5") == 0 &&
-	    auth_digest_supported(s->srv->dir)) {
+	    auth_digest_supported(s->srv->svc.dir)) {
 		imap_cram_start(s, &args[1]);
 		return;
 	} else {

@@ -133,7 +133,7 @@ imap_finish(struct imap_session *s, const char *fmt, ...)
 bool
 imap_plaintext_ok(const struct imap_session *s)
 {
-	int min = s->srv->cfg->imap_plaintext_min;
+	int min = s->srv->svc.cfg->imap_plaintext_min;
 
 	return min <= 0 || (s->tls && tls_cipher_at_least(s->bev, min));
 }
@@ -146,7 +146,7 @@ cmd_starttls(struct imap_session *s, struct imap_arg *args)
 		imap_bad(s, "STARTTLS takes no arguments");
 		return;
 	}
-	if (s->srv->tls == NULL || s->tls) {
+	if (s->srv->svc.tls == NULL || s->tls) {
 		imap_bad(s, s->tls ? "TLS already active" : "STARTTLS not available");
 		return;
 	}
@@ -160,14 +160,14 @@ imap_capabilities(const struct imap_session *s)
 {
 	static char buf[512];
 
-	bool tls_possible = s->srv->tls != NULL;
+	bool tls_possible = s->srv->svc.tls != NULL;
 
 	if (s->state == IMAP_NOTAUTH) {
 		snprintf(buf, sizeof(buf), "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE "
 		    "IDLE%s%s%s", tls_possible && !s->tls ? " STARTTLS" : "",
 		    imap_plaintext_ok(s) ? " AUTH=PLAIN AUTH=LOGIN" :
 		    " LOGINDISABLED",
-		    auth_digest_supported(s->srv->dir) ? " AUTH=CRAM-MD5" : "");
+		    auth_digest_supported(s->srv->svc.dir) ? " AUTH=CRAM-MD5" : "");
 		return buf;
 	}
 	return "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS "

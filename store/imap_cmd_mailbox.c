@@ -65,9 +65,9 @@ imap_select_alert(struct imap_session *s)
 {
 	struct midx_user u;
 	struct quota *q = &s->quota;
-	int pct = s->srv->cfg->quota_warn_pct;
+	int pct = s->srv->svc.cfg->quota_warn_pct;
 
-	if (mbox_user_get(s->srv->db, s->user, &u) != 0)
+	if (mbox_user_get(s->srv->svc.db, s->user, &u) != 0)
 		return;
 	if ((q->bytes > 0 && u.bytes * 100 >= (uint64_t)q->bytes * pct) ||
 	    (q->messages > 0 && u.messages * 100 >= (uint64_t)q->messages * pct))
@@ -218,7 +218,7 @@ imap_qresync_report(struct imap_session *s, struct imap_qresync *q)
 	if (!q->on || q->uidvalidity != v->uidvalidity)
 		return;
 	q->out = evbuffer_new();
-	mbox_vanished(s->srv->db, v->id, q->modseq, imap_qresync_vanished, q);
+	mbox_vanished(s->srv->svc.db, v->id, q->modseq, imap_qresync_vanished, q);
 	if (evbuffer_get_length(q->out) > 0) {
 		evbuffer_add_printf(imap_out(s), "* VANISHED (EARLIER) ");
 		evbuffer_add_buffer(imap_out(s), q->out);
@@ -255,7 +255,7 @@ cmd_select(struct imap_session *s, struct imap_arg *args)
 		imap_finish(s, "NO [NOPERM] Not allowed to read this mailbox");
 		return;
 	}
-	int rc = mbox_view_open(s->srv->db, m.part, m.owner, m.name, &s->view);
+	int rc = mbox_view_open(s->srv->svc.db, m.part, m.owner, m.name, &s->view);
 	if (rc == MDB_NOTFOUND) {
 		imap_finish(s, "NO [NONEXISTENT] No such mailbox");
 		return;
@@ -554,9 +554,9 @@ cmd_list(struct imap_session *s, struct imap_arg *args)
 	snprintf(full, sizeof(full), "%s%s", ref, pat);
 	if (strcasecmp(full, "INBOX") == 0)
 		snprintf(full, sizeof(full), "INBOX");
-	if (mbox_list(s->srv->db, s->user, imap_names_add_mailbox, &all) != 0 ||
+	if (mbox_list(s->srv->svc.db, s->user, imap_names_add_mailbox, &all) != 0 ||
 	    imap_shared_list(s, imap_names_add, &all) != 0 ||
-	    (lsub && mbox_subs_list(s->srv->db, s->user, imap_names_add, &subs) != 0)) {
+	    (lsub && mbox_subs_list(s->srv->svc.db, s->user, imap_names_add, &subs) != 0)) {
 		imap_names_free(&all);
 		imap_names_free(&subs);
 		imap_finish(s, "NO [UNAVAILABLE] Cannot list now");
@@ -592,7 +592,7 @@ cmd_status(struct imap_session *s, struct imap_arg *args)
 		imap_finish(s, "NO [NOPERM] Not allowed to read this mailbox");
 		return;
 	}
-	int rc = mbox_counts(s->srv->db, m.owner, m.name, &mb, &unseen, &recent);
+	int rc = mbox_counts(s->srv->svc.db, m.owner, m.name, &mb, &unseen, &recent);
 	if (rc == MDB_NOTFOUND) {
 		imap_finish(s, "NO [NONEXISTENT] No such mailbox");
 		return;

@@ -142,7 +142,7 @@ imap_sync_view(struct imap_session *s)
 	if (s->no_expunge_sync)
 		return;
 	s->vanished = evbuffer_new();
-	int rc = mbox_view_sync(s->srv->db, s->view, &cb, &added);
+	int rc = mbox_view_sync(s->srv->svc.db, s->view, &cb, &added);
 	if (evbuffer_get_length(s->vanished) > 0) {
 		evbuffer_add_printf(imap_out(s), "* VANISHED ");
 		evbuffer_add_buffer(imap_out(s), s->vanished);

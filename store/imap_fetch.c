@@ -249,7 +249,7 @@ fetch_write_index_items(struct imap_session *s, struct fetch_job *job,
 
 	if (!(job->internaldate || job->size || job->envelope))
 		return true;
-	if (mbox_message_get(s->srv->db, v->id, v->uids[i], &m, env,
+	if (mbox_message_get(s->srv->svc.db, v->id, v->uids[i], &m, env,
 	    sizeof(env), &envlen) != 0)
 		return false;
 	if (job->internaldate) {
@@ -483,7 +483,7 @@ cmd_fetch(struct imap_session *s, struct imap_arg *args)
 	if (vanished) {
 		struct fetch_vanished fv = { .v = v, .set = args[0].str,
 		    .out = evbuffer_new() };
-		mbox_vanished(s->srv->db, v->id, job->changedsince,
+		mbox_vanished(s->srv->svc.db, v->id, job->changedsince,
 		    fetch_vanished_one, &fv);
 		if (evbuffer_get_length(fv.out) > 0) {
 			evbuffer_add_printf(imap_out(s), "* VANISHED (EARLIER) ");

@@ -44,7 +44,7 @@ quota_write(struct imap_session *s)
 {
 	struct midx_user u;
 	struct evbuffer *out = imap_out(s);
-	int rc = mbox_user_get(s->srv->db, s->user, &u);
+	int rc = mbox_user_get(s->srv->svc.db, s->user, &u);
 
 	if (rc == MDB_NOTFOUND)
 		memset(&u, 0, sizeof(u));
@@ -92,12 +92,12 @@ quota_mailbox_exists(struct imap_session *s, const struct imap_mref *m)
 {
 	struct midx_mailbox mb;
 	MDB_txn *txn;
-	int rc = db_read_begin(s->srv->db, &txn);
+	int rc = db_read_begin(s->srv->svc.db, &txn);
 
 	if (rc != 0)
 		return rc;
-	rc = mindex_mailbox_get(s->srv->db, txn, m->owner, m->name, &mb);
-	db_read_end(s->srv->db, &txn);
+	rc = mindex_mailbox_get(s->srv->svc.db, txn, m->owner, m->name, &mb);
+	db_read_end(s->srv->svc.db, &txn);
 	return rc;
 }
 

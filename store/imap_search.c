@@ -499,7 +499,7 @@ search_load(struct imap_session *s, const struct sparse *p, struct smsg *m,
 
 	*map = NULL;
 	if (p->needs_index || p->needs_file)
-		m->have_rec = mbox_message_get(s->srv->db, v->id, v->uids[m->i],
+		m->have_rec = mbox_message_get(s->srv->svc.db, v->id, v->uids[m->i],
 		    &m->rec, env, envcap, &envlen) == 0;
 	if (m->have_rec && !imap_env_split(env, envlen, m->env))
 		memset(m->env, 0, sizeof(m->env));

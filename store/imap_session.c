@@ -122,7 +122,7 @@ imap_free(struct imap_session *s)
 		srv->sessions = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
-	srv->nsessions--;
+	srv->svc.nsessions--;
 	log_debug("imap session=%lu closed", s->id);
 	free(s->user);
 	free(s->login);
@@ -148,7 +148,7 @@ static void
 imap_start_tls(struct imap_session *s)
 {
 	s->starttls = false;
-	if (!listen_starttls(s->srv->tls, &s->bev, "imap", s->id, s->peer)) {
+	if (!listen_starttls(s->srv->svc.tls, &s->bev, "imap", s->id, s->peer)) {
 		s->io = IMAP_IO_CLOSING;
 		imap_free(s);
 		return;
@@ -187,7 +187,7 @@ imap_close(struct imap_session *s)
 bool
 imap_error(struct imap_session *s)
 {
-	if (++s->errors <= s->srv->cfg->imap_max_errors)
+	if (++s->errors <= s->srv->svc.cfg->imap_max_errors)
 		return true;
 	imap_reply(s, "* BYE Too many errors");
 	log_info("imap session=%lu peer=%s closed: too many errors", s->id,
@@ -222,7 +222,7 @@ imap_on_event(struct bufferevent *bev, short what, void *arg)
 void
 imap_set_timeout(struct imap_session *s)
 {
-	const struct store_config *cfg = s->srv->cfg;
+	const struct store_config *cfg = s->srv->svc.cfg;
 	struct timeval tv = { .tv_sec = s->state == IMAP_NOTAUTH ?
 	    cfg->imap_preauth_timeout : cfg->imap_idle_timeout };
 
@@ -363,7 +363,7 @@ imap_literal_refuse(struct imap_session *s, bool sync, const char *why)
 static void
 imap_literal_begin(struct imap_session *s, unsigned long long n, bool sync)
 {
-	const struct store_config *cfg = s->srv->cfg;
+	const struct store_config *cfg = s->srv->svc.cfg;
 
 	if (imap_cmd_append(s, (size_t)n)) {
 		if (n > cfg->max_msg_size) {
@@ -517,11 +517,11 @@ static void
 imap_on_accept(struct imap_server *srv, int fd, const struct sockaddr *sa,
     bool tls)
 {
-	const struct store_config *cfg = srv->cfg;
+	const struct store_config *cfg = srv->svc.cfg;
 	struct imap_session *s = xcalloc(1, sizeof(*s));
 
 	s->srv = srv;
-	s->id = ++srv->next_id;
+	s->id = ++srv->svc.next_id;
 	s->literal_fd = -1;
 	s->tls = tls;
 	s->line_cap = (size_t)cfg->imap_max_line;
@@ -529,15 +529,15 @@ imap_on_accept(struct imap_server *srv, int fd, const struct sockaddr *sa,
 	s->cmdcap = (size_t)cfg->imap_max_command;
 	s->cmd = xmalloc(s->cmdcap + 1);
 	net_addr_str(sa, s->peer, sizeof(s->peer));
-	s->bev = tls ? tls_server_accept(srv->tls, srv->base, fd) :
-	    bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->bev = tls ? tls_server_accept(srv->svc.tls, srv->svc.base, fd) :
+	    bufferevent_socket_new(srv->svc.base, fd, BEV_OPT_CLOSE_ON_FREE);
 	s->next = srv->sessions;
 	if (s->next != NULL)
 		s->next->prev = s;
 	srv->sessions = s;
-	srv->nsessions++;
+	srv->svc.nsessions++;
 	imap_setup_bev(s);
-	if (srv->nsessions > cfg->imap_max_sessions || srv->draining ||
+	if (srv->svc.nsessions > cfg->imap_max_sessions || srv->svc.draining ||
 	    imap_sessions_from(srv, s->peer) > cfg->imap_max_per_client) {
 		imap_reply(s, "* BYE Too many connections, try again later");
 		log_warn("imap peer=%s refused: too many sessions", s->peer);
@@ -571,7 +571,7 @@ imap_idle_watch(struct imap_session *s, bool on)
 	struct timeval tv = { 0, IMAP_IDLE_POLL_MS * 1000 };
 
 	if (on && s->idle_timer == NULL) {
-		s->idle_timer = event_new(s->srv->base, -1, EV_PERSIST,
+		s->idle_timer = event_new(s->srv->svc.base, -1, EV_PERSIST,
 		    imap_idle_tick, s);
 		event_add(s->idle_timer, &tv);
 	} else if (!on && s->idle_timer != NULL) {
@@ -630,33 +630,19 @@ imap_server_new(struct event_base *base, const struct store_config *cfg)
 {
 	struct imap_server *srv = xcalloc(1, sizeof(*srv));
 
-	srv->base = base;
-	srv->cfg = cfg;
+	service_init(&srv->svc, "imap", base, cfg);
 	return srv;
-}
-
-void
-imap_server_attach(struct imap_server *srv, struct dir *dir, struct db *db)
-{
-	srv->dir = dir;
-	srv->db = db;
 }
 
 bool
 imap_server_listen(struct imap_server *srv, struct tls_ctx *tls, char **err)
 {
-	srv->tls = tls;
-	return listen_open_list(srv->base, tls, "imap", srv->cfg->imap_listen,
-	    false, imap_on_accept_plain, srv, &srv->listeners, &srv->nlisteners,
+	srv->svc.tls = tls;
+	return listen_open_list(srv->svc.base, tls, "imap", srv->svc.cfg->imap_listen,
+	    false, imap_on_accept_plain, srv, &srv->svc.listeners, &srv->svc.nlisteners,
 	    err) &&
-	    listen_open_list(srv->base, tls, "imap", srv->cfg->imap_tls_listen,
-	    true, imap_on_accept_tls, srv, &srv->listeners, &srv->nlisteners, err);
-}
-
-void
-imap_server_set_config(struct imap_server *srv, const struct store_config *cfg)
-{
-	srv->cfg = cfg;
+	    listen_open_list(srv->svc.base, tls, "imap", srv->svc.cfg->imap_tls_listen,
+	    true, imap_on_accept_tls, srv, &srv->svc.listeners, &srv->svc.nlisteners, err);
 }
 
 void
@@ -664,8 +650,7 @@ imap_server_drain(struct imap_server *srv)
 {
 	struct imap_session *s, *next;
 
-	listen_disable_all(srv->listeners, srv->nlisteners);
-	srv->draining = true;
+	service_stop_listening(&srv->svc);
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
 		if (s->io == IMAP_IO_LINE || s->io == IMAP_IO_IDLE) {
@@ -675,8 +660,9 @@ imap_server_drain(struct imap_server *srv)
 	}
 }
 
-int
-imap_server_sessions(const struct imap_server *srv)
+
+struct service *
+imap_server_service(struct imap_server *srv)
 {
-	return srv->nsessions;
+	return &srv->svc;
 }

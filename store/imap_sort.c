@@ -87,7 +87,7 @@ sort_msg_load(struct imap_session *s, struct sort_scratch *sc, size_t i,
 
 	memset(m, 0, sizeof(*m));
 	m->i = i;
-	m->have_rec = mbox_message_get(s->srv->db, v->id, v->uids[i], &m->rec,
+	m->have_rec = mbox_message_get(s->srv->svc.db, v->id, v->uids[i], &m->rec,
 	    sc->env, 10 * ENVELOPE_FIELD_MAX, &envlen) == 0;
 	if (m->have_rec && !imap_env_split(sc->env, envlen, m->env))
 		memset(m->env, 0, sizeof(m->env));

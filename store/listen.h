@@ -1,5 +1,5 @@
 /*
- * listen: what the store's line-protocol servers (IMAP, POP3) share about
+ * listen: what the store's protocol servers (LMTP, IMAP, POP3) share about
  * their sockets: opening a configured list of listeners, and handing a
  * plain session over to TLS once the reply to STARTTLS/STLS is out.
  */

@@ -12,6 +12,7 @@
 #include "msg_header.h"
 #include "net.h"
 #include "smtp_data.h"
+#include "service.h"
 #include "store.h"
 
 struct bufferevent;
@@ -26,16 +27,8 @@ enum lmtp_state {
 };
 
 struct lmtp_server {
-	struct event_base *base;
-	const struct store_config *cfg;
-	struct dir *dir;
-	struct db *db;
-	struct evconnlistener **listeners;
-	int nlisteners;
-	int nsessions;
+	struct service svc;
 	struct lmtp_session *sessions;  /* all open sessions */
-	unsigned long next_id;
-	bool draining;
 };
 
 /* The message being received. */

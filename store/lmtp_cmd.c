@@ -52,7 +52,7 @@ lmtp_reset(struct lmtp_session *s)
 static void
 cmd_lhlo(struct lmtp_session *s, char *args)
 {
-	const struct store_config *cfg = s->srv->cfg;
+	const struct store_config *cfg = s->srv->svc.cfg;
 
 	if (*args == '\0') {
 		lmtp_reply(s, "501 5.5.4 Syntax: LHLO hostname");
@@ -82,7 +82,7 @@ cmd_mail_params(struct lmtp_session *s, const struct smtp_path *p)
 			unsigned long long n = v ? strtoull(v, &end, 10) : 0;
 			if (v == NULL || *end != '\0')
 				return "501 5.5.4 Bad SIZE parameter";
-			if (n > s->srv->cfg->max_msg_size)
+			if (n > s->srv->svc.cfg->max_msg_size)
 				return "552 5.3.4 Message size exceeds fixed limit";
 		} else if (strcmp(kw, "BODY") == 0) {
 			if (v == NULL || (strcasecmp(v, "7BIT") != 0 &&
@@ -125,7 +125,7 @@ cmd_mail(struct lmtp_session *s, char *args)
 	s->has_mail = true;
 	s->from = xstrdup(p.mailbox);
 	s->guaranteed = s->guaranteed_listener ||
-	    config_is_guaranteed_sender(s->srv->cfg, p.mailbox);
+	    config_is_guaranteed_sender(s->srv->svc.cfg, p.mailbox);
 	lmtp_reply(s, "250 2.1.0 Ok");
 }
 
@@ -177,7 +177,7 @@ cmd_rcpt(struct lmtp_session *s, char *args)
 		lmtp_error(s);
 		return;
 	}
-	if (s->rcpt_cmds >= (size_t)s->srv->cfg->max_rcpts) {
+	if (s->rcpt_cmds >= (size_t)s->srv->svc.cfg->max_rcpts) {
 		lmtp_reply(s, "452 4.5.3 Too many recipients");
 		return;
 	}
@@ -190,7 +190,7 @@ cmd_rcpt(struct lmtp_session *s, char *args)
 	s->rcpt_cmds++;
 	s->state = LMTP_WAIT;
 	s->resolving = true;
-	s->lookup = recipient_resolve(s->srv->dir, s->srv->db, s->srv->cfg,
+	s->lookup = recipient_resolve(s->srv->svc.dir, s->srv->svc.db, s->srv->svc.cfg,
 	    p.mailbox, s->guaranteed, cmd_rcpt_answer, s);
 	s->resolving = false;
 }
@@ -263,7 +263,7 @@ static void
 cmd_quit(struct lmtp_session *s, char *args)
 {
 	(void)args;
-	lmtp_reply(s, "221 2.0.0 %s Bye", s->srv->cfg->hostname);
+	lmtp_reply(s, "221 2.0.0 %s Bye", s->srv->svc.cfg->hostname);
 	lmtp_close(s);
 }
 

@@ -75,7 +75,7 @@ lmtp_message_add(struct lmtp_session *s, const char *data, size_t n)
 	struct lmtp_message *m = s->msg;
 
 	m->size += n;
-	if (m->size > s->srv->cfg->max_msg_size)
+	if (m->size > s->srv->svc.cfg->max_msg_size)
 		m->too_big = true;
 	if (m->too_big || m->write_errno != 0)
 		return;
@@ -102,7 +102,7 @@ lmtp_message_trace(struct lmtp_session *s)
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	trace = xasprintf("Return-Path: <%s>\r\n"
 	    "Received: from %s ([%s])\r\n\tby %s (store) with LMTP id %lu.%lu;\r\n"
-	    "\t%s\r\n", s->from, s->helo, s->peer, s->srv->cfg->hostname,
+	    "\t%s\r\n", s->from, s->helo, s->peer, s->srv->svc.cfg->hostname,
 	    (unsigned long)getpid(), s->id, date);
 	lmtp_message_add(s, trace, strlen(trace));
 	free(trace);
@@ -112,7 +112,7 @@ bool
 lmtp_message_start(struct lmtp_session *s, bool raw)
 {
 	static unsigned long seq;
-	const struct store_config *cfg = s->srv->cfg;
+	const struct store_config *cfg = s->srv->svc.cfg;
 	struct lmtp_message *m = xcalloc(1, sizeof(*m));
 	char dir[4096];
 

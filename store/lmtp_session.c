@@ -21,6 +21,7 @@
 
 #include "dir.h"
 #include "log.h"
+#include "listen.h"
 #include "lmtp.h"
 #include "xmalloc.h"
 
@@ -53,7 +54,7 @@ lmtp_free(struct lmtp_session *s)
 		s->srv->sessions = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
-	s->srv->nsessions--;
+	s->srv->svc.nsessions--;
 	log_debug("lmtp session=%lu closed", s->id);
 	free(s->linebuf);
 	free(s);
@@ -81,10 +82,10 @@ lmtp_close(struct lmtp_session *s)
 bool
 lmtp_error(struct lmtp_session *s)
 {
-	if (++s->errors <= s->srv->cfg->max_errors)
+	if (++s->errors <= s->srv->svc.cfg->max_errors)
 		return true;
 	lmtp_reply(s, "421 4.7.0 %s Too many errors, closing connection",
-	    s->srv->cfg->hostname);
+	    s->srv->svc.cfg->hostname);
 	log_info("lmtp session=%lu peer=%s closed: too many errors", s->id,
 	    s->peer);
 	lmtp_close(s);
@@ -99,7 +100,7 @@ lmtp_on_event(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_TIMEOUT && s->state != LMTP_CLOSING) {
 		lmtp_reply(s, "421 4.4.2 %s Idle timeout, closing connection",
-		    s->srv->cfg->hostname);
+		    s->srv->svc.cfg->hostname);
 		log_info("lmtp session=%lu peer=%s idle timeout", s->id, s->peer);
 		lmtp_close(s);
 		return;
@@ -168,9 +169,9 @@ lmtp_on_read(struct bufferevent *bev, void *arg)
 static bool
 lmtp_drained(struct lmtp_session *s)
 {
-	if (!s->srv->draining || s->has_mail || s->state != LMTP_COMMAND)
+	if (!s->srv->svc.draining || s->has_mail || s->state != LMTP_COMMAND)
 		return false;
-	lmtp_reply(s, "421 4.3.2 %s Shutting down", s->srv->cfg->hostname);
+	lmtp_reply(s, "421 4.3.2 %s Shutting down", s->srv->svc.cfg->hostname);
 	lmtp_close(s);
 	return true;
 }
@@ -188,19 +189,19 @@ lmtp_on_accept(void *arg, int fd, const struct sockaddr *sa, socklen_t salen,
     bool guaranteed)
 {
 	struct lmtp_server *srv = arg;
-	const struct store_config *cfg = srv->cfg;
+	const struct store_config *cfg = srv->svc.cfg;
 	struct lmtp_session *s = xcalloc(1, sizeof(*s));
 	struct timeval idle = { .tv_sec = cfg->idle_timeout };
 
 	(void)salen;
 	s->srv = srv;
-	s->id = ++srv->next_id;
+	s->id = ++srv->svc.next_id;
 	s->guaranteed_listener = guaranteed;
 	s->line_cap = cfg->max_line;
 	s->linebuf = xmalloc((size_t)s->line_cap + 2);
 	net_addr_str(sa, s->peer, sizeof(s->peer));
-	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	srv->nsessions++;
+	s->bev = bufferevent_socket_new(srv->svc.base, fd, BEV_OPT_CLOSE_ON_FREE);
+	srv->svc.nsessions++;
 	s->next = srv->sessions;
 	if (s->next != NULL)
 		s->next->prev = s;
@@ -208,12 +209,12 @@ lmtp_on_accept(void *arg, int fd, const struct sockaddr *sa, socklen_t salen,
 	bufferevent_setcb(s->bev, lmtp_on_read, lmtp_on_write, lmtp_on_event, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, LMTP_INPUT_HIGHWATER);
 	bufferevent_set_timeouts(s->bev, &idle, &idle);
-	if (srv->nsessions > cfg->max_sessions || srv->draining) {
+	if (srv->svc.nsessions > cfg->max_sessions || srv->svc.draining) {
 		store_stats.sessions_refused++;
 		lmtp_reply(s, "421 4.3.2 %s Too many sessions, try again later",
 		    cfg->hostname);
 		log_warn("lmtp peer=%s refused: %d sessions", s->peer,
-		    srv->nsessions - 1);
+		    srv->svc.nsessions - 1);
 		lmtp_close(s);
 		return;
 	}
@@ -242,47 +243,22 @@ lmtp_server_new(struct event_base *base, const struct store_config *cfg)
 {
 	struct lmtp_server *srv = xcalloc(1, sizeof(*srv));
 
-	srv->base = base;
-	srv->cfg = cfg;
+	service_init(&srv->svc, "lmtp", base, cfg);
 	return srv;
-}
-
-void
-lmtp_server_attach(struct lmtp_server *srv, struct dir *dir, struct db *db)
-{
-	srv->dir = dir;
-	srv->db = db;
-}
-
-static bool
-lmtp_listen_list(struct lmtp_server *srv, char **list, net_accept_cb *cb,
-    char **err)
-{
-	for (; *list != NULL; list++) {
-		struct evconnlistener *l = net_listen(srv->base, *list, cb, srv, err);
-		if (l == NULL)
-			return false;
-		srv->listeners = xrealloc(srv->listeners,
-		    (size_t)(srv->nlisteners + 1) * sizeof(*srv->listeners));
-		srv->listeners[srv->nlisteners++] = l;
-		log_info("lmtp listening on %s%s", *list,
-		    cb == lmtp_on_accept_guaranteed ? " (guaranteed delivery)" : "");
-	}
-	return true;
 }
 
 bool
 lmtp_server_listen(struct lmtp_server *srv, char **err)
 {
-	return lmtp_listen_list(srv, srv->cfg->lmtp_listen, lmtp_on_accept_normal,
-	    err) && lmtp_listen_list(srv, srv->cfg->lmtp_guaranteed_listen,
-	    lmtp_on_accept_guaranteed, err);
-}
+	struct service *v = &srv->svc;
 
-void
-lmtp_server_set_config(struct lmtp_server *srv, const struct store_config *cfg)
-{
-	srv->cfg = cfg;
+	/* The guaranteed-delivery listeners are told apart in the log by
+	 * their own service name. */
+	return listen_open_list(v->base, NULL, "lmtp", v->cfg->lmtp_listen, false,
+	    lmtp_on_accept_normal, srv, &v->listeners, &v->nlisteners, err) &&
+	    listen_open_list(v->base, NULL, "lmtp (guaranteed delivery)",
+	    v->cfg->lmtp_guaranteed_listen, false, lmtp_on_accept_guaranteed, srv,
+	    &v->listeners, &v->nlisteners, err);
 }
 
 void
@@ -290,9 +266,7 @@ lmtp_server_drain(struct lmtp_server *srv)
 {
 	struct lmtp_session *s, *next;
 
-	for (int i = 0; i < srv->nlisteners; i++)
-		evconnlistener_disable(srv->listeners[i]);
-	srv->draining = true;
+	service_stop_listening(&srv->svc);
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
 		if (s->state != LMTP_CLOSING)
@@ -300,8 +274,9 @@ lmtp_server_drain(struct lmtp_server *srv)
 	}
 }
 
-int
-lmtp_server_sessions(const struct lmtp_server *srv)
+
+struct service *
+lmtp_server_service(struct lmtp_server *srv)
 {
-	return srv->nsessions;
+	return &srv->svc;
 }

@@ -27,11 +27,13 @@
 #include "dir.h"
 #include "log.h"
 #include "proc.h"
+#include "service.h"
 #include "store.h"
 #include "tls.h"
 #include "xmalloc.h"
 
 #define STORE_DRAIN_SECS 30
+#define STORE_SERVICES 3        /* LMTP, IMAP, POP3 */
 
 static struct {
 	const char *conf_path;
@@ -40,6 +42,7 @@ static struct {
 	struct lmtp_server *lmtp;
 	struct imap_server *imap;
 	struct pop3_server *pop3;
+	struct service *svc[STORE_SERVICES];
 	struct tls_ctx *tls;
 	struct event *drain_timer;
 	struct admin *admin;
@@ -136,15 +139,23 @@ store_open_directory(const struct store_config *cfg)
 	return dir;
 }
 
+static int
+store_sessions(void)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < STORE_SERVICES; i++)
+		n += store.svc[i]->nsessions;
+	return n;
+}
+
 static void
 store_on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	(void)arg;
-	if ((lmtp_server_sessions(store.lmtp) == 0 &&
-	    imap_server_sessions(store.imap) == 0 &&
-	    pop3_server_sessions(store.pop3) == 0) ||
+	if (store_sessions() == 0 ||
 	    time(NULL) - store.drain_started >= STORE_DRAIN_SECS)
 		event_base_loopexit(store.base, NULL);
 }
@@ -159,7 +170,7 @@ store_on_stop(evutil_socket_t sig, short what, void *arg)
 	if (store.drain_timer != NULL)
 		return;
 	log_info("signal=%d draining sessions=%d", (int)sig,
-	    lmtp_server_sessions(store.lmtp));
+	    store_sessions());
 	store.drain_started = time(NULL);
 	lmtp_server_drain(store.lmtp);
 	imap_server_drain(store.imap);
@@ -184,9 +195,8 @@ store_on_reload(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	store_apply_log_level(cfg);
-	lmtp_server_set_config(store.lmtp, cfg);
-	imap_server_set_config(store.imap, cfg);
-	pop3_server_set_config(store.pop3, cfg);
+	for (size_t i = 0; i < STORE_SERVICES; i++)
+		service_set_config(store.svc[i], cfg);
 	commit_set_config(cfg);
 	store.cfg = cfg;
 	log_info("reloaded %s (listeners, partitions and directory settings "
@@ -205,6 +215,9 @@ store_serve(bool foreground)
 	store.lmtp = lmtp_server_new(store.base, cfg);
 	store.imap = imap_server_new(store.base, cfg);
 	store.pop3 = pop3_server_new(store.base, cfg);
+	store.svc[0] = lmtp_server_service(store.lmtp);
+	store.svc[1] = imap_server_service(store.imap);
+	store.svc[2] = pop3_server_service(store.pop3);
 	store.tls = store_tls_context(cfg);
 	if (!lmtp_server_listen(store.lmtp, &err) ||
 	    !imap_server_listen(store.imap, store.tls, &err) ||
@@ -234,9 +247,8 @@ store_serve(bool foreground)
 	store.metrics_src.imap = store.imap;
 	store.metrics_src.pop3 = store.pop3;
 	store.metrics_src.dir = store_open_directory(cfg);
-	lmtp_server_attach(store.lmtp, store.metrics_src.dir, db);
-	imap_server_attach(store.imap, store.metrics_src.dir, db);
-	pop3_server_attach(store.pop3, store.metrics_src.dir, db);
+	for (size_t i = 0; i < STORE_SERVICES; i++)
+		service_attach(store.svc[i], store.metrics_src.dir, db);
 	if (!commit_start(store.base, db, cfg))
 		log_fatal("commit thread: %s", strerror(errno));
 

@@ -7,6 +7,7 @@
 
 #include "admin.h"
 #include "dir.h"
+#include "service.h"
 #include "store.h"
 
 struct store_stats store_stats;
@@ -27,11 +28,11 @@ store_metrics(void *arg, struct evbuffer *out)
 	unsigned long long batches, reqs;
 
 	metric1(out, "store_lmtp_sessions", "gauge", "Open LMTP sessions.",
-	    (unsigned long long)lmtp_server_sessions(src->lmtp));
+	    (unsigned long long)lmtp_server_service(src->lmtp)->nsessions);
 	metric1(out, "store_imap_sessions", "gauge", "Open IMAP sessions.",
-	    (unsigned long long)imap_server_sessions(src->imap));
+	    (unsigned long long)imap_server_service(src->imap)->nsessions);
 	metric1(out, "store_pop3_sessions", "gauge", "Open POP3 sessions.",
-	    (unsigned long long)pop3_server_sessions(src->pop3));
+	    (unsigned long long)pop3_server_service(src->pop3)->nsessions);
 	metric1(out, "store_lmtp_sessions_total", "counter",
 	    "LMTP sessions accepted.", store_stats.sessions);
 	metric1(out, "store_lmtp_sessions_refused_total", "counter",

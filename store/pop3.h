@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "net.h"
+#include "service.h"
 #include "store.h"
 
 struct bufferevent;
@@ -38,17 +39,8 @@ enum pop3_io {
 };
 
 struct pop3_server {
-	struct event_base *base;
-	const struct store_config *cfg;
-	struct dir *dir;
-	struct db *db;
-	struct evconnlistener **listeners;
-	int nlisteners;
-	int nsessions;
+	struct service svc;
 	struct pop3_session *sessions;
-	unsigned long next_id;
-	bool draining;
-	struct tls_ctx *tls;        /* NULL: no TLS configured */
 };
 
 struct mbox_view;

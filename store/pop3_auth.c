@@ -48,7 +48,7 @@ pop3_login_failed_reply(evutil_socket_t fd, short what, void *arg)
 	event_free(s->delay);
 	s->delay = NULL;
 	pop3_reply(s, "-ERR [AUTH] Authentication failed");
-	if (s->auth_failures >= s->srv->cfg->pop_max_bad_logins) {
+	if (s->auth_failures >= s->srv->svc.cfg->pop_max_bad_logins) {
 		log_info("pop session=%lu peer=%s closed: too many failed logins",
 		    s->id, s->peer);
 		pop3_close(s);
@@ -64,7 +64,7 @@ pop3_login_failed(struct pop3_session *s)
 	struct timeval tv = { .tv_sec = s->auth_failures < 5 ? s->auth_failures : 5 };
 
 	s->auth_failures++;
-	s->delay = evtimer_new(s->srv->base, pop3_login_failed_reply, s);
+	s->delay = evtimer_new(s->srv->svc.base, pop3_login_failed_reply, s);
 	evtimer_add(s->delay, &tv);
 }
 
@@ -82,14 +82,14 @@ pop3_open_maildrop(struct pop3_session *s)
 	struct midx_message m;
 	uint64_t total = 0;
 
-	if (mbox_view_open(s->srv->db, s->part, s->user, "INBOX", &s->view) != 0)
+	if (mbox_view_open(s->srv->svc.db, s->part, s->user, "INBOX", &s->view) != 0)
 		return false;
 	s->sizes = xcalloc(s->view->n + 1, sizeof(*s->sizes));
 	s->deleted = xcalloc(s->view->n + 1, sizeof(*s->deleted));
 	for (size_t i = 0; i < s->view->n; i++) {
 		/* A message expunged since the view was read keeps size 0;
 		 * RETR then says it is gone. */
-		if (mbox_message_get(s->srv->db, s->view->id, s->view->uids[i], &m,
+		if (mbox_message_get(s->srv->svc.db, s->view->id, s->view->uids[i], &m,
 		    NULL, 0, NULL) == 0)
 			s->sizes[i] = m.size;
 		total += s->sizes[i];
@@ -154,7 +154,7 @@ pop3_login_done(void *arg, const struct auth_result *r)
 	s->part = r->user.part;
 	/* INBOX exists before the first look (a no-op after the first login). */
 	/* The answer may come at once (and the session move on). */
-	struct commit_req *req = mbox_op_init_user(s->srv->db, s->user, s->part,
+	struct commit_req *req = mbox_op_init_user(s->srv->svc.db, s->user, s->part,
 	    pop3_login_ready, s);
 	if (req != NULL)
 		s->op = req;
@@ -166,7 +166,7 @@ pop3_login_start(struct pop3_session *s, const char *login,
 {
 	free(s->login);
 	s->login = xstrdup(login);
-	s->auth_req = auth_password(s->srv->dir, s->srv->cfg, login, password,
+	s->auth_req = auth_password(s->srv->svc.dir, s->srv->svc.cfg, login, password,
 	    pop3_login_done, s);
 }
 
@@ -231,7 +231,7 @@ cmd_apop(struct pop3_session *s, char *arg)
 	*sp = '\0';
 	free(s->login);
 	s->login = xstrdup(arg);
-	s->auth_req = auth_digest(s->srv->dir, s->srv->cfg, arg, AUTH_APOP,
+	s->auth_req = auth_digest(s->srv->svc.dir, s->srv->svc.cfg, arg, AUTH_APOP,
 	    s->apop_stamp, sp + 1, pop3_login_done, s);
 }
 
@@ -253,7 +253,7 @@ pop3_auth_plain(struct pop3_session *s, const char *data, size_t len)
 		/* A proxy (store.admins) logging in for a user. */
 		free(s->login);
 		s->login = xasprintf("%s(for %s)", authc, authz);
-		s->auth_req = auth_proxy(s->srv->dir, s->srv->cfg, authc, pass, authz,
+		s->auth_req = auth_proxy(s->srv->svc.dir, s->srv->svc.cfg, authc, pass, authz,
 		    pop3_login_done, s);
 		return;
 	}

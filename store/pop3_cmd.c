@@ -341,7 +341,7 @@ pop3_update_done(struct mbox_op *op, void *arg)
 		log_info("pop session=%lu user=%s deleted=%zu", s->id, s->user,
 		    op->nout);
 		pop3_reply(s, "+OK %s POP3 store signing off (%zu messages "
-		    "deleted)", s->srv->cfg->hostname, op->nout);
+		    "deleted)", s->srv->svc.cfg->hostname, op->nout);
 	} else {
 		log_warn("pop session=%lu user=%s deletions failed", s->id, s->user);
 		pop3_reply(s, "-ERR [SYS/TEMP] Deleted messages not removed, try "
@@ -358,7 +358,7 @@ cmd_quit(struct pop3_session *s, char *arg)
 	(void)arg;
 	if (s->state != POP3_TRANSACTION || s->ndeleted == 0) {
 		pop3_reply(s, "+OK %s POP3 store signing off",
-		    s->srv->cfg->hostname);
+		    s->srv->svc.cfg->hostname);
 		pop3_close(s);
 		return;
 	}
@@ -384,7 +384,7 @@ cmd_capa(struct pop3_session *s, char *arg)
 	    "PIPELINING\r\n");
 	if (authz && pop3_plaintext_ok(s))
 		evbuffer_add_printf(out, "USER\r\nSASL PLAIN LOGIN\r\n");
-	if (authz && s->srv->tls != NULL && !s->tls)
+	if (authz && s->srv->svc.tls != NULL && !s->tls)
 		evbuffer_add_printf(out, "STLS\r\n");
 	evbuffer_add_printf(out, "IMPLEMENTATION mailsuite-store\r\n.\r\n");
 	pop3_done(s);
@@ -395,7 +395,7 @@ static void
 cmd_stls(struct pop3_session *s, char *arg)
 {
 	(void)arg;
-	if (s->srv->tls == NULL || s->tls) {
+	if (s->srv->svc.tls == NULL || s->tls) {
 		pop3_error(s, s->tls ? "Already using TLS" : "STLS not available");
 		return;
 	}

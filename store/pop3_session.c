@@ -54,7 +54,7 @@ pop3_reply(struct pop3_session *s, const char *fmt, ...)
 bool
 pop3_plaintext_ok(struct pop3_session *s)
 {
-	int min = s->srv->cfg->pop_plaintext_min;
+	int min = s->srv->svc.cfg->pop_plaintext_min;
 
 	return min <= 0 || (s->tls && tls_cipher_at_least(s->bev, min));
 }
@@ -89,7 +89,7 @@ pop3_free(struct pop3_session *s)
 		srv->sessions = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
-	srv->nsessions--;
+	srv->svc.nsessions--;
 	log_debug("pop session=%lu closed", s->id);
 	free(s->sizes);
 	free(s->deleted);
@@ -117,7 +117,7 @@ static void
 pop3_start_tls(struct pop3_session *s)
 {
 	s->starttls = false;
-	if (!listen_starttls(s->srv->tls, &s->bev, "pop", s->id, s->peer)) {
+	if (!listen_starttls(s->srv->svc.tls, &s->bev, "pop", s->id, s->peer)) {
 		s->io = POP3_IO_CLOSING;
 		pop3_free(s);
 		return;
@@ -157,7 +157,7 @@ void
 pop3_error(struct pop3_session *s, const char *text)
 {
 	pop3_reply(s, "-ERR %s", text);
-	if (++s->errors <= s->srv->cfg->pop_max_errors) {
+	if (++s->errors <= s->srv->svc.cfg->pop_max_errors) {
 		pop3_done(s);
 		return;
 	}
@@ -192,7 +192,7 @@ pop3_on_event(struct bufferevent *bev, short what, void *arg)
 void
 pop3_set_timeout(struct pop3_session *s)
 {
-	const struct store_config *cfg = s->srv->cfg;
+	const struct store_config *cfg = s->srv->svc.cfg;
 	struct timeval tv = { .tv_sec = s->state == POP3_AUTHORIZATION ?
 	    cfg->pop_preauth_timeout : cfg->pop_idle_timeout };
 
@@ -261,34 +261,34 @@ pop3_make_stamp(struct pop3_session *s)
 {
 	static unsigned long seq;
 
-	if (s->srv->dir == NULL || !auth_digest_supported(s->srv->dir))
+	if (s->srv->svc.dir == NULL || !auth_digest_supported(s->srv->svc.dir))
 		return;
 	snprintf(s->apop_stamp, sizeof(s->apop_stamp), "<%ld.%lu.%ld@%s>",
-	    (long)getpid(), ++seq, (long)time(NULL), s->srv->cfg->hostname);
+	    (long)getpid(), ++seq, (long)time(NULL), s->srv->svc.cfg->hostname);
 }
 
 static void
 pop3_on_accept(struct pop3_server *srv, int fd, const struct sockaddr *sa,
     bool tls)
 {
-	const struct store_config *cfg = srv->cfg;
+	const struct store_config *cfg = srv->svc.cfg;
 	struct pop3_session *s = xcalloc(1, sizeof(*s));
 
 	s->srv = srv;
-	s->id = ++srv->next_id;
+	s->id = ++srv->svc.next_id;
 	s->tls = tls;
 	s->line_cap = (size_t)cfg->pop_max_line;
 	s->linebuf = xmalloc(s->line_cap + 2);
 	net_addr_str(sa, s->peer, sizeof(s->peer));
-	s->bev = tls ? tls_server_accept(srv->tls, srv->base, fd) :
-	    bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->bev = tls ? tls_server_accept(srv->svc.tls, srv->svc.base, fd) :
+	    bufferevent_socket_new(srv->svc.base, fd, BEV_OPT_CLOSE_ON_FREE);
 	s->next = srv->sessions;
 	if (s->next != NULL)
 		s->next->prev = s;
 	srv->sessions = s;
-	srv->nsessions++;
+	srv->svc.nsessions++;
 	pop3_setup_bev(s);
-	if (srv->nsessions > cfg->pop_max_sessions || srv->draining ||
+	if (srv->svc.nsessions > cfg->pop_max_sessions || srv->svc.draining ||
 	    pop3_sessions_from(srv, s->peer) > cfg->pop_max_per_client) {
 		pop3_reply(s, "-ERR [SYS/TEMP] Too many connections, try again "
 		    "later");
@@ -324,33 +324,19 @@ pop3_server_new(struct event_base *base, const struct store_config *cfg)
 {
 	struct pop3_server *srv = xcalloc(1, sizeof(*srv));
 
-	srv->base = base;
-	srv->cfg = cfg;
+	service_init(&srv->svc, "pop", base, cfg);
 	return srv;
-}
-
-void
-pop3_server_attach(struct pop3_server *srv, struct dir *dir, struct db *db)
-{
-	srv->dir = dir;
-	srv->db = db;
 }
 
 bool
 pop3_server_listen(struct pop3_server *srv, struct tls_ctx *tls, char **err)
 {
-	srv->tls = tls;
-	return listen_open_list(srv->base, tls, "pop", srv->cfg->pop_listen,
-	    false, pop3_on_accept_plain, srv, &srv->listeners, &srv->nlisteners,
+	srv->svc.tls = tls;
+	return listen_open_list(srv->svc.base, tls, "pop", srv->svc.cfg->pop_listen,
+	    false, pop3_on_accept_plain, srv, &srv->svc.listeners, &srv->svc.nlisteners,
 	    err) &&
-	    listen_open_list(srv->base, tls, "pop", srv->cfg->pop_tls_listen,
-	    true, pop3_on_accept_tls, srv, &srv->listeners, &srv->nlisteners, err);
-}
-
-void
-pop3_server_set_config(struct pop3_server *srv, const struct store_config *cfg)
-{
-	srv->cfg = cfg;
+	    listen_open_list(srv->svc.base, tls, "pop", srv->svc.cfg->pop_tls_listen,
+	    true, pop3_on_accept_tls, srv, &srv->svc.listeners, &srv->svc.nlisteners, err);
 }
 
 /* Sessions waiting for a command end now, deleting nothing (they never
@@ -360,8 +346,7 @@ pop3_server_drain(struct pop3_server *srv)
 {
 	struct pop3_session *s, *next;
 
-	listen_disable_all(srv->listeners, srv->nlisteners);
-	srv->draining = true;
+	service_stop_listening(&srv->svc);
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
 		if (s->io == POP3_IO_LINE || s->io == POP3_IO_SASL) {
@@ -371,8 +356,9 @@ pop3_server_drain(struct pop3_server *srv)
 	}
 }
 
-int
-pop3_server_sessions(const struct pop3_server *srv)
+
+struct service *
+pop3_server_service(struct pop3_server *srv)
 {
-	return srv->nsessions;
+	return &srv->svc;
 }

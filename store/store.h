@@ -280,51 +280,37 @@ void commit_set_config(const struct store_config *cfg);
 void commit_stop(void);
 void commit_req_free(struct commit_req **req);
 
-/* ---- LMTP service (lmtp.c) ---- */
+/* ---- the protocol servers (lmtp_session.c, imap_session.c,
+ * pop3_session.c); main.c manages what they share through their
+ * struct service (service.h): directory and index, configuration,
+ * session count ---- */
 
+struct service;
+struct tls_ctx;
 struct lmtp_server;
+struct imap_server;
+struct pop3_server;
+
 struct lmtp_server *lmtp_server_new(struct event_base *base,
     const struct store_config *cfg);
-/* The directory and index, opened after the listeners (and the fork). */
-void lmtp_server_attach(struct lmtp_server *srv, struct dir *dir,
-    struct db *db);
-/* Bind the configured listeners; false and *err on failure. */
-bool lmtp_server_listen(struct lmtp_server *srv, char **err);
-void lmtp_server_set_config(struct lmtp_server *srv,
-    const struct store_config *cfg);
-/* Stop accepting; sessions finish their transaction. */
-void lmtp_server_drain(struct lmtp_server *srv);
-int lmtp_server_sessions(const struct lmtp_server *srv);
-
-/* ---- IMAP service (imap_session.c) ---- */
-
-struct imap_server;
 struct imap_server *imap_server_new(struct event_base *base,
     const struct store_config *cfg);
-void imap_server_attach(struct imap_server *srv, struct dir *dir,
-    struct db *db);
-struct tls_ctx;
-/* tls may be NULL (no STARTTLS, no implicit TLS listeners allowed). */
-bool imap_server_listen(struct imap_server *srv, struct tls_ctx *tls,
-    char **err);
-void imap_server_set_config(struct imap_server *srv,
-    const struct store_config *cfg);
-void imap_server_drain(struct imap_server *srv);
-int imap_server_sessions(const struct imap_server *srv);
-
-/* ---- the POP3 server (pop3_session.c) ---- */
-
-struct pop3_server;
 struct pop3_server *pop3_server_new(struct event_base *base,
     const struct store_config *cfg);
+/* Bind the configured listeners; false and *err on failure.  tls may be
+ * NULL (then no STARTTLS, and no implicit-TLS listener is allowed). */
+bool lmtp_server_listen(struct lmtp_server *srv, char **err);
+bool imap_server_listen(struct imap_server *srv, struct tls_ctx *tls,
+    char **err);
 bool pop3_server_listen(struct pop3_server *srv, struct tls_ctx *tls,
     char **err);
-void pop3_server_attach(struct pop3_server *srv, struct dir *dir,
-    struct db *db);
-void pop3_server_set_config(struct pop3_server *srv,
-    const struct store_config *cfg);
+/* Stop accepting; idle sessions are closed, busy ones finish first. */
+void lmtp_server_drain(struct lmtp_server *srv);
+void imap_server_drain(struct imap_server *srv);
 void pop3_server_drain(struct pop3_server *srv);
-int pop3_server_sessions(const struct pop3_server *srv);
+struct service *lmtp_server_service(struct lmtp_server *srv);
+struct service *imap_server_service(struct imap_server *srv);
+struct service *pop3_server_service(struct pop3_server *srv);
 
 /* ---- users: directory entries as this store sees them (user.c) ---- */
 

@@ -1,0 +1,42 @@
+/*
+ * service: what every protocol server of the store (LMTP, IMAP, POP3) is
+ * made of besides its sessions: the loop, the configuration in force, the
+ * directory and the index, TLS, its listeners, and its session count.
+ * main.c manages servers through this part alone.
+ */
+#ifndef STORE_SERVICE_H
+#define STORE_SERVICE_H
+
+#include <stdbool.h>
+
+struct db;
+struct dir;
+struct event_base;
+struct evconnlistener;
+struct store_config;
+struct tls_ctx;
+
+struct service {
+	const char *name;           /* "lmtp", "imap", "pop": for logs */
+	struct event_base *base;
+	const struct store_config *cfg;
+	struct dir *dir;
+	struct db *db;
+	struct tls_ctx *tls;        /* NULL: no TLS configured */
+	struct evconnlistener **listeners;
+	int nlisteners;
+	int nsessions;
+	unsigned long next_id;
+	bool draining;
+};
+
+void service_init(struct service *svc, const char *name,
+    struct event_base *base, const struct store_config *cfg);
+/* The directory and index, opened after the listeners (and the fork). */
+void service_attach(struct service *svc, struct dir *dir, struct db *db);
+/* A reloaded configuration (the old one stays valid: never freed). */
+void service_set_config(struct service *svc, const struct store_config *cfg);
+/* Stop accepting. */
+void service_stop_listening(struct service *svc);
+
+#endif
