@@ -20,9 +20,14 @@
  *   pop3-session  per session: greeting, USER, PASS, STAT, RETR 1 (when
  *                 the drop is not empty), DELE 1 (with -D), QUIT.
  *
- * USERS is a file of "user password" lines; session k uses line k mod the
- * number of lines (round robin), so concurrent sessions are different
- * users as long as there are more users than connections.
+ * USERS is a file of "user password" lines.  imap-*: session k uses line
+ * k mod the number of lines (round robin).  pop3-session: a session takes
+ * the user at the head of a queue of free users and puts it back at the
+ * tail when its connection is closed, so that no two sessions of one user
+ * ever run at once (a POP3 server locks the maildrop: the second would get
+ * -ERR [IN-USE]), however slow one session is, and every user gets the
+ * same number of sessions, give or take one or two; with fewer users than
+ * connections only as many sessions as users run at a time.
  *
  * Options
  *   -c N   concurrent connections (20)
@@ -33,6 +38,8 @@
  *   -f ITEM  fetch item in imap-fetch ("BODY[]")
  *   -p N   logins in progress at a time in imap-idle (20)
  *   -D     pop3-session: DELE 1 after RETR 1
+ *   -U FILE  pop3-session: at the end write "user deleted" lines to FILE,
+ *          the messages deleted per user (DELE 1 then QUIT answered +OK)
  *   -L     imap-login: no SELECT and FETCH
  *   -e N   print the first N error descriptions on stderr (5)
  *
@@ -40,13 +47,15 @@
  * line when every connection is logged in):
  *
  *   mode=M ok=N errors=E secs=S per_s=R bytes=B body_bytes=L fetched=F
- *   cpu=C [dropped=D]
+ *   cpu=C [dropped=D] [deleted=X]
  *
  * ok counts completed sessions (fetches in imap-fetch, logged-in
  * connections in imap-idle); secs is the wall time of the measured part;
  * bytes everything read from the server, body_bytes the literal (IMAP) or
  * RETR (POP3) octets, fetched the untagged FETCH responses, cpu the user +
- * system seconds of this process.  Exit status 0 when errors=0.
+ * system seconds of this process; in pop3-session fetched counts the RETR
+ * answers and deleted the sessions whose DELE 1 and QUIT were both
+ * answered +OK.  Exit status 0 when errors=0.
  *
  * The MMP benchmarks need no new mode: point imap-* or pop3-session at
  * the proxy.  Adding a protocol: a mode (enum mode, main's name table),
@@ -120,6 +129,8 @@ struct conn {
 	int multiline;          /* POP3: in a multi-line reply */
 	unsigned nfetch;        /* FETCH responses to the command in flight */
 	long msgs;              /* POP3 STAT count */
+	int has_user;           /* pop3-session: holds c->user from the queue */
+	int deleted;            /* pop3-session: DELE 1 answered +OK */
 	char *out;
 	size_t outlen, outoff, outcap;
 	double last;            /* last I/O, for the timeout */
@@ -142,6 +153,11 @@ static unsigned fetch_uid = 1;
 static const char *fetch_item = "BODY[]";
 static int par_logins = 20;
 static int pop3_dele;
+static const char *deleted_path;
+static unsigned *user_deleted;  /* pop3-session: per user */
+static unsigned *user_queue;    /* pop3-session: free users, a ring */
+static unsigned uq_head, uq_len;
+static long deleted;
 static int login_only;
 static int max_errmsgs = 5;
 static int epfd;
@@ -206,8 +222,18 @@ conn_events(struct conn *c, int out)
 }
 
 static void
+user_release(struct conn *c)
+{
+	if (!c->has_user)
+		return;
+	c->has_user = 0;
+	user_queue[(uq_head + uq_len++) % nusers] = c->user;
+}
+
+static void
 conn_close(struct conn *c)
 {
+	user_release(c);        /* the server has closed, or we have */
 	if (c->fd >= 0) {
 		epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 		close(c->fd);
@@ -382,8 +408,11 @@ start_session(struct conn *c)
 		return;
 	switch (mode) {
 	case M_IMAP_LOGIN:
-	case M_POP3:
 		if (started >= total || now() >= t_deadline)
+			return;
+		break;
+	case M_POP3:
+		if (started >= total || now() >= t_deadline || uq_len == 0)
 			return;
 		break;
 	case M_IMAP_FETCH:
@@ -393,7 +422,15 @@ start_session(struct conn *c)
 		break;
 	}
 	started++;
-	c->user = (unsigned)(next_user++ % nusers);
+	if (mode == M_POP3) {
+		c->user = user_queue[uq_head];
+		uq_head = (uq_head + 1) % nusers;
+		uq_len--;
+		c->has_user = 1;
+		c->deleted = 0;
+	} else {
+		c->user = (unsigned)(next_user++ % nusers);
+	}
 	c->tag = 0;
 	open_conn(c);
 }
@@ -650,11 +687,16 @@ pop3_on_line(struct conn *c, const char *line, size_t len)
 		fetched++;
 		return;
 	case S_P_DELE:
+		c->deleted = 1;
 		c->state = S_P_QUIT;
 		conn_send(c, "QUIT\r\n");
 		return;
 	case S_P_QUIT:
 		ok++;
+		if (c->deleted) {
+			deleted++;
+			user_deleted[c->user]++;
+		}
 		c->state = S_CLOSING;
 		return;
 	default:
@@ -821,7 +863,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: mailload imap-login|imap-fetch|imap-idle|"
 	    "pop3-session HOST PORT -u USERS [-c conns] [-n count] [-t secs]\n"
-	    "       [-T io_timeout] [-m uid] [-f item] [-p logins] [-D] [-L] [-e n]\n");
+	    "       [-T io_timeout] [-m uid] [-f item] [-p logins] [-D] [-U file]\n"
+	    "       [-L] [-e n]\n");
 	exit(2);
 }
 
@@ -840,6 +883,8 @@ print_result(double secs)
 	    ok / secs, bytes_in, body_bytes, fetched, cpu);
 	if (mode == M_IMAP_IDLE || mode == M_IMAP_FETCH)
 		printf(" dropped=%ld", dropped);
+	if (mode == M_POP3)
+		printf(" deleted=%ld", deleted);
 	printf("\n");
 	fflush(stdout);
 }
@@ -850,7 +895,7 @@ main(int argc, char **argv)
 	const char *userfile = NULL;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "c:n:t:T:u:m:f:p:DLe:")) != -1) {
+	while ((opt = getopt(argc, argv, "c:n:t:T:u:m:f:p:DU:Le:")) != -1) {
 		switch (opt) {
 		case 'c': nconns = atoi(optarg); break;
 		case 'n': total = atol(optarg); break;
@@ -861,6 +906,7 @@ main(int argc, char **argv)
 		case 'f': fetch_item = optarg; break;
 		case 'p': par_logins = atoi(optarg); break;
 		case 'D': pop3_dele = 1; break;
+		case 'U': deleted_path = optarg; break;
 		case 'L': login_only = 1; break;
 		case 'e': max_errmsgs = atoi(optarg); break;
 		default: usage();
@@ -885,6 +931,13 @@ main(int argc, char **argv)
 	if (rc != 0)
 		die("%s:%s: %s", argv[optind + 1], argv[optind + 2], gai_strerror(rc));
 	load_users(userfile);
+	user_deleted = calloc(nusers, sizeof(*user_deleted));
+	user_queue = calloc(nusers, sizeof(*user_queue));
+	if (user_deleted == NULL || user_queue == NULL)
+		die("out of memory");
+	for (unsigned i = 0; i < nusers; i++)
+		user_queue[i] = i;
+	uq_len = nusers;
 	signal(SIGPIPE, SIG_IGN);
 
 	struct rlimit rl;
@@ -988,5 +1041,14 @@ main(int argc, char **argv)
 		if (conns[i].fd >= 0)
 			conn_close(&conns[i]);
 	print_result(t_end - t_start);
+	if (deleted_path != NULL) {
+		FILE *f = fopen(deleted_path, "w");
+		if (f == NULL)
+			die("%s: %s", deleted_path, strerror(errno));
+		for (unsigned i = 0; i < nusers; i++)
+			fprintf(f, "%s %u\n", users[i].name, user_deleted[i]);
+		if (fclose(f) != 0)
+			die("%s: %s", deleted_path, strerror(errno));
+	}
 	return errors == 0 ? 0 : 1;
 }
