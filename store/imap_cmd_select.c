@@ -575,6 +575,24 @@ cmd_copy(struct imap_session *s, struct imap_arg *args)
 
 /* ---- UID ---- */
 
+/* UID EXPUNGE set (RFC 4315) */
+static void
+imap_uid_expunge(struct imap_session *s, struct imap_arg *args)
+{
+	if (args[0].type != IMAP_ARG_ATOM || args[1].type != IMAP_ARG_END) {
+		imap_bad(s, "Syntax: UID EXPUNGE set");
+		return;
+	}
+	bool *sel = xcalloc(s->view->n + 1, sizeof(bool));
+	if (!mbox_select_set(s->view, args[0].str, true, sel)) {
+		free(sel);
+		imap_bad(s, "Invalid UID set");
+		return;
+	}
+	imap_expunge(s, sel);
+	free(sel);
+}
+
 void
 cmd_uid(struct imap_session *s, struct imap_arg *args)
 {
@@ -597,25 +615,10 @@ cmd_uid(struct imap_session *s, struct imap_arg *args)
 			continue;
 		s->uid_cmd = true;
 		snprintf(s->cmdname, sizeof(s->cmdname), "%s", subs[i].name);
-		if (subs[i].fn != NULL) {
+		if (subs[i].fn != NULL)
 			subs[i].fn(s, args + 1);
-			return;
-		}
-		/* UID EXPUNGE set (RFC 4315) */
-		size_t n;
-		if (args[1].type != IMAP_ARG_ATOM || args[2].type != IMAP_ARG_END) {
-			imap_bad(s, "Syntax: UID EXPUNGE set");
-			return;
-		}
-		bool *sel = xcalloc(s->view->n + 1, sizeof(bool));
-		if (!mbox_select_set(s->view, args[1].str, true, sel)) {
-			free(sel);
-			imap_bad(s, "Invalid UID set");
-			return;
-		}
-		(void)n;
-		imap_expunge(s, sel);
-		free(sel);
+		else
+			imap_uid_expunge(s, args + 1);
 		return;
 	}
 	imap_bad(s, "Unknown UID command");

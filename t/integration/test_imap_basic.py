@@ -233,3 +233,12 @@ def test_keywords(alice):
     many = " ".join(f"k{i}" for i in range(64))
     typ, data = alice.store("1", "+FLAGS", f"({many})")
     assert typ == "NO" and b"[LIMIT]" in data[0]
+
+
+def test_uid_expunge_only_named_messages(alice):
+    alice.select("INBOX")
+    alice.store("1:3", "+FLAGS", "(\\Deleted)")
+    typ, data = alice.uid("EXPUNGE", "2:3")
+    assert typ == "OK"
+    typ, data = alice.uid("SEARCH", "ALL")
+    assert data == [b"1"]
