@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base64.h"
+#include "sasl.h"
 #include "dir.h"
 #include "imap_cmds.h"
 #include "log.h"
@@ -169,16 +170,12 @@ cmd_login(struct imap_session *s, struct imap_arg *args)
 static void
 imap_auth_plain(struct imap_session *s, const char *data, size_t len)
 {
-	const char *authz = data, *authc, *pass;
-	const char *nul1 = memchr(data, '\0', len);
+	const char *authz, *authc, *pass;
 
-	if (nul1 == NULL || (pass = memchr(nul1 + 1, '\0',
-	    len - (size_t)(nul1 + 1 - data))) == NULL) {
+	if (!sasl_plain_parse(data, len, &authz, &authc, &pass)) {
 		imap_finish(s, "BAD Malformed PLAIN response");
 		return;
 	}
-	authc = nul1 + 1;
-	pass++;
 	if (*authz != '\0' && strcmp(authz, authc) != 0) {
 		/* A proxy (store.admins) logging in for a user. */
 		free(s->login);

@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "base64.h"
+#include "sasl.h"
 #include "log.h"
 #include "mailbox.h"
 #include "mbox_ops.h"
@@ -239,16 +240,12 @@ cmd_apop(struct pop3_session *s, char *arg)
 static void
 pop3_auth_plain(struct pop3_session *s, const char *data, size_t len)
 {
-	const char *authz = data, *authc, *pass;
-	const char *nul1 = memchr(data, '\0', len);
+	const char *authz, *authc, *pass;
 
-	if (nul1 == NULL || (pass = memchr(nul1 + 1, '\0',
-	    len - (size_t)(nul1 + 1 - data))) == NULL) {
+	if (!sasl_plain_parse(data, len, &authz, &authc, &pass)) {
 		pop3_error(s, "Malformed PLAIN response");
 		return;
 	}
-	authc = nul1 + 1;
-	pass++;
 	if (*authz != '\0' && strcmp(authz, authc) != 0) {
 		/* A proxy (store.admins) logging in for a user. */
 		free(s->login);
