@@ -49,6 +49,8 @@ static struct {
 	const struct store_config *cfg;     /* guarded by lock */
 	const struct store_config *batch_cfg;   /* the commit thread's copy */
 	unsigned long long batches, reqs;       /* guarded by lock */
+	commit_notify_cb *notify;               /* loop thread only */
+	void *notify_arg;
 } commit = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.wake = PTHREAD_COND_INITIALIZER,
@@ -326,6 +328,29 @@ commit_main(void *unused)
 	return NULL;
 }
 
+void
+commit_set_notify(commit_notify_cb *cb, void *arg)
+{
+	commit.notify = cb;
+	commit.notify_arg = arg;
+}
+
+/* Whose mailboxes a committed request changed. */
+static void
+commit_tell(const struct commit_req *req)
+{
+	if (commit.notify == NULL || req->failed)
+		return;
+	if (req->op != NULL) {
+		if (req->notify_user != NULL)
+			commit.notify(commit.notify_arg, req->notify_user);
+		return;
+	}
+	for (size_t i = 0; i < req->nrcpts; i++)
+		if (req->rcpts[i].code == 250)
+			commit.notify(commit.notify_arg, req->rcpts[i].user);
+}
+
 /* On the loop thread: hand finished requests back to their sessions. */
 static void
 commit_on_done(evutil_socket_t fd, short what, void *arg)
@@ -342,6 +367,7 @@ commit_on_done(evutil_socket_t fd, short what, void *arg)
 		list = list->next;
 		req->next = NULL;
 		commit.inflight--;
+		commit_tell(req);
 		if (req->arg != NULL)
 			req->done(req, req->arg);
 		else

@@ -131,7 +131,5 @@ const char *imap_capabilities(const struct imap_session *s);
 void imap_idle_line(struct imap_session *s, const char *line);
 /* imap_session.c: start or stop telling an IDLE session about changes. */
 void imap_idle_watch(struct imap_session *s, bool on);
-/* A mailbox changed (commit thread's notice): wake the IDLE sessions. */
-void imap_server_changed(struct imap_server *srv, const char *user);
 
 #endif

@@ -550,9 +550,10 @@ imap_on_accept(struct imap_server *srv, int fd, const struct sockaddr *sa,
 	bufferevent_enable(s->bev, EV_READ);
 }
 
-/* IDLE: look at the mailbox every IMAP_IDLE_POLL; a look that finds
- * nothing changed is one index read of the mailbox record. */
-#define IMAP_IDLE_POLL_MS 500
+/* IDLE sessions are woken by the commit thread's notices (imap_server_
+ * changed); this slow look is only a safety net, one index read of the
+ * mailbox record when nothing changed. */
+#define IMAP_IDLE_POLL_MS 30000
 
 static void
 imap_idle_tick(evutil_socket_t fd, short what, void *arg)
@@ -578,6 +579,15 @@ imap_idle_watch(struct imap_session *s, bool on)
 		event_free(s->idle_timer);
 		s->idle_timer = NULL;
 	}
+}
+
+void
+imap_server_changed(struct imap_server *srv, const char *user)
+{
+	for (struct imap_session *s = srv->sessions; s != NULL; s = s->next)
+		if (s->io == IMAP_IO_IDLE && s->view != NULL &&
+		    strcmp(s->view->user, user) == 0)
+			imap_sync_view(s);
 }
 
 uint32_t

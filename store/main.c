@@ -150,6 +150,13 @@ store_sessions(void)
 }
 
 static void
+store_on_change(void *arg, const char *user)
+{
+	(void)arg;
+	imap_server_changed(store.imap, user);
+}
+
+static void
 store_on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -251,6 +258,7 @@ store_serve(bool foreground)
 		service_attach(store.svc[i], store.metrics_src.dir, db);
 	if (!commit_start(store.base, db, cfg))
 		log_fatal("commit thread: %s", strerror(errno));
+	commit_set_notify(store_on_change, NULL);
 
 	struct event *sigs[] = {
 		evsignal_new(store.base, SIGTERM, store_on_stop, NULL),

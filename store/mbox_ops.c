@@ -727,6 +727,7 @@ mbox_op_submit(struct mbox_op *op, mbox_op_cb *cb, void *arg)
 	}
 	req->op = mbox_op_run;
 	req->op_data = op;
+	req->notify_user = op->user;
 	req->done = mbox_op_done;
 	req->arg = ctx;
 	commit_submit(req);

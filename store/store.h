@@ -265,6 +265,7 @@ struct commit_req {
 	int (*op)(MDB_txn *txn, struct commit_batch *b, struct commit_req *req);
 	void *op_data;
 	bool failed;                /* the transaction failed: nothing happened */
+	const char *notify_user;    /* op: whose mailboxes it changed */
 	/* completion, on the loop thread; arg NULL: the session went away */
 	commit_done_cb *done;
 	void *arg;
@@ -276,6 +277,10 @@ bool commit_start(struct event_base *base, struct db *db,
 void commit_submit(struct commit_req *req);
 /* A reloaded configuration; the old one must stay valid (never freed). */
 void commit_set_config(const struct store_config *cfg);
+/* Told on the loop thread, for each committed request, whose mailboxes
+ * changed (the IMAP server wakes its IDLE sessions with it). */
+typedef void commit_notify_cb(void *arg, const char *user);
+void commit_set_notify(commit_notify_cb *cb, void *arg);
 /* Wait for every submitted request to finish (shutdown). */
 void commit_stop(void);
 void commit_req_free(struct commit_req **req);
@@ -308,6 +313,8 @@ bool pop3_server_listen(struct pop3_server *srv, struct tls_ctx *tls,
 void lmtp_server_drain(struct lmtp_server *srv);
 void imap_server_drain(struct imap_server *srv);
 void pop3_server_drain(struct pop3_server *srv);
+/* A user's mailboxes changed: IMAP sessions in IDLE on them look now. */
+void imap_server_changed(struct imap_server *srv, const char *user);
 struct service *lmtp_server_service(struct lmtp_server *srv);
 struct service *imap_server_service(struct imap_server *srv);
 struct service *pop3_server_service(struct pop3_server *srv);

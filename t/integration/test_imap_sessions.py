@@ -332,3 +332,18 @@ def test_literal_plus_append(imap_store):
     c.send(f"a APPEND INBOX {{{len(msg)}+}}\r\n{msg}\r\n")
     _, t = c.until("a")
     assert t.startswith("a OK [APPENDUID")
+
+
+def test_idle_tells_changes_by_other_sessions_at_once(imap_store):
+    deliver(imap_store, "alice@example.com", ["x"])
+    idle, other = Raw(imap_store.imap), Raw(imap_store.imap)
+    for c in (idle, other):
+        c.cmd("l", "LOGIN alice alice-secret")
+        c.cmd("s", "SELECT INBOX")
+    idle.send("i IDLE\r\n")
+    assert idle.line().startswith("+ ")
+    idle.sock.settimeout(5)         # far below the 30 s safety poll
+    other.cmd("f", "STORE 1 +FLAGS (\\Flagged)")
+    assert idle.line().startswith("* 1 FETCH (FLAGS (\\Flagged")
+    idle.send("DONE\r\n")
+    assert idle.until("i")[1] == "i OK IDLE terminated"
