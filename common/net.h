@@ -31,6 +31,11 @@ bool net_split_hostport(const char *hostport, char *host, size_t hostlen,
 /* "1.2.3.4" or "::1" (no port) of a peer address. */
 void net_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 
+/* Replies waiting for a peer beyond this stop a session from reading more
+ * commands until they drain: a client that pipelines without reading
+ * cannot make a server hold its replies without bound. */
+#define NET_OUTPUT_HIGHWATER (256 * 1024)
+
 enum net_line_status {
 	NET_LINE_OK,        /* a line is in buf, without its CRLF/LF */
 	NET_LINE_MORE,      /* need more input */

@@ -66,6 +66,7 @@ struct imap_session {
 	int literal_fd;             /* spooling an APPEND literal */
 	bool spool_failed;          /* a write to the spool file failed */
 	bool reading;               /* inside imap_read(): no re-entry */
+	bool out_paused;            /* reading waits for the replies to drain */
 	struct imap_spool spool[2];
 	/* the running command */
 	char tag[64];
@@ -87,6 +88,7 @@ struct imap_session {
 	struct quota quota;
 	struct auth_req *auth_req;
 	struct commit_req *op;      /* a mailbox change in the commit thread */
+	struct commit_req *acl_op;  /* an ACL change in the commit thread */
 	struct event *delay;        /* the penalty before a failed login's NO */
 	/* the selected mailbox */
 	struct mbox_view *view;

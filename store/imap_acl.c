@@ -142,7 +142,7 @@ imap_setacl_done(void *arg, bool ok)
 {
 	struct imap_session *s = arg;
 
-	s->op = NULL;
+	s->acl_op = NULL;
 	if (ok)
 		imap_finish(s, "OK %s completed", s->cmdname);
 	else
@@ -179,7 +179,8 @@ cmd_setacl(struct imap_session *s, struct imap_arg *args)
 	}
 	if ((add || sub) && acl_rights(s->srv->svc.db, m.owner, m.name, who, &old) == 0)
 		r = add ? old | r : old & ~r;
-	s->op = acl_submit(m.owner, m.name, who, del ? 0 : r, imap_setacl_done, s);
+	s->acl_op = acl_submit(m.owner, m.name, who, del ? 0 : r,
+	    imap_setacl_done, s);
 }
 
 void

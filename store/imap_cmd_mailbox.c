@@ -437,23 +437,50 @@ imap_names_free(struct imap_names *l)
 	free(l->v);
 }
 
-/* list-wildcards: '*' matches anything, '%' anything but the delimiter. */
+/*
+ * list-wildcards: '*' matches anything, '%' anything but the delimiter.
+ * Dynamic programming over the name, one pattern character at a time:
+ * O(pattern x name), never the exponential backtracking a recursive
+ * matcher falls into with many wildcards.
+ */
+#define IMAP_LIST_WILDCARDS_MAX 64
+
 static bool
 imap_list_match(const char *pat, const char *name)
 {
-	for (; *pat; pat++, name++) {
-		if (*pat == '*' || *pat == '%') {
-			for (const char *p = name; ; p++) {
-				if (imap_list_match(pat + 1, p))
-					return true;
-				if (*p == '\0' || (*pat == '%' && *p == '/'))
-					return false;
-			}
+	size_t n = strlen(name);
+	bool *row = xcalloc(n + 1, sizeof(bool)), *next = xcalloc(n + 1, sizeof(bool));
+
+	row[0] = true;                  /* the empty pattern matches "" */
+	for (; *pat; pat++) {
+		bool wild = *pat == '*' || *pat == '%';
+		next[0] = wild && row[0];
+		for (size_t j = 1; j <= n; j++) {
+			char c = name[j - 1];
+			if (wild)
+				/* consume nothing, or one more character */
+				next[j] = row[j] || (next[j - 1] && (*pat == '*' || c != '/'));
+			else
+				next[j] = row[j - 1] && c == *pat;
 		}
-		if (*pat != *name)
-			return false;
+		bool *t = row;
+		row = next;
+		next = t;
 	}
-	return *name == '\0';
+	bool match = row[n];
+	free(row);
+	free(next);
+	return match;
+}
+
+static bool
+imap_list_pattern_ok(const char *pat)
+{
+	int wild = 0;
+
+	for (; *pat; pat++)
+		wild += *pat == '*' || *pat == '%';
+	return wild <= IMAP_LIST_WILDCARDS_MAX;
 }
 
 static bool
@@ -552,6 +579,10 @@ cmd_list(struct imap_session *s, struct imap_arg *args)
 	}
 	char full[2 * MAILBOX_NAME_MAX];
 	snprintf(full, sizeof(full), "%s%s", ref, pat);
+	if (!imap_list_pattern_ok(full)) {
+		imap_bad(s, "Pattern has too many wildcards");
+		return;
+	}
 	if (strcasecmp(full, "INBOX") == 0)
 		snprintf(full, sizeof(full), "INBOX");
 	if (mbox_list(s->srv->svc.db, s->user, imap_names_add_mailbox, &all) != 0 ||

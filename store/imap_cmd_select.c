@@ -489,7 +489,8 @@ imap_copy_done(struct mbox_op *op, void *arg)
 	evbuffer_add(code, "", 1);
 	if (move && k > 0) {
 		/* MOVE: COPYUID goes untagged, before the EXPUNGEs. */
-		imap_reply(s, "* OK %.*s", (int)evbuffer_get_length(code) - 3,
+		/* "[COPYUID ...] " and its NUL: keep the bracket. */
+		imap_reply(s, "* OK %.*s Moved", (int)evbuffer_get_length(code) - 2,
 		    (const char *)evbuffer_pullup(code, -1));
 		imap_sync_view(s);
 		imap_finish(s, "OK %sMOVE completed", s->uid_cmd ? "UID " : "");

@@ -26,6 +26,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "dir.h"
 #include "imap.h"
 #include "imap_cmds.h"
@@ -98,6 +99,7 @@ imap_command_reset(struct imap_session *s)
 	s->tag[0] = '\0';
 	s->uid_cmd = false;
 	s->store_silent = false;
+	s->spool_failed = false;
 }
 
 static void
@@ -110,6 +112,8 @@ imap_free(struct imap_session *s)
 	imap_idle_watch(s, false);
 	if (s->op != NULL)
 		mbox_op_detach(s->op);
+	if (s->acl_op != NULL)
+		acl_detach(s->acl_op);
 	if (s->delay != NULL)
 		event_free(s->delay);
 	free(s->auth_user);
@@ -173,6 +177,10 @@ imap_on_write(struct bufferevent *bev, void *arg)
 		imap_start_tls(s);
 	else if (s->fetch != NULL)
 		imap_fetch_continue(s);
+	else if (s->out_paused) {
+		s->out_paused = false;
+		imap_read(s);
+	}
 }
 
 void
@@ -209,7 +217,11 @@ imap_on_event(struct bufferevent *bev, short what, void *arg)
 		tls_error(s->bev, why, sizeof(why));
 		log_info("imap session=%lu peer=%s tls error: %s", s->id, s->peer, why);
 	}
-	if ((what & BEV_EVENT_TIMEOUT) && s->io != IMAP_IO_CLOSING) {
+	/* A write timeout means the peer stopped reading: a goodbye could
+	 * never drain (and with EV_WRITE off, would keep the session alive
+	 * for ever).  Only an idle read timeout gets one. */
+	if ((what & BEV_EVENT_TIMEOUT) && !(what & BEV_EVENT_WRITING) &&
+	    s->io != IMAP_IO_CLOSING) {
 		imap_reply(s, "* BYE Autologout; idle for too long");
 		log_info("imap session=%lu peer=%s user=%s idle timeout", s->id,
 		    s->peer, s->user ? s->user : "-");
@@ -469,6 +481,10 @@ imap_read(struct imap_session *s)
 	s->reading = true;
 	while (s->io == IMAP_IO_LINE || s->io == IMAP_IO_LITERAL ||
 	    s->io == IMAP_IO_IDLE || s->io == IMAP_IO_AUTH) {
+		if (evbuffer_get_length(imap_out(s)) > NET_OUTPUT_HIGHWATER) {
+			s->out_paused = true;   /* imap_on_write resumes */
+			break;
+		}
 		if (s->io == IMAP_IO_LITERAL) {
 			imap_literal_input(s);
 			if (s->io == IMAP_IO_LITERAL)

@@ -67,6 +67,7 @@ struct lmtp_session {
 	size_t rcpt_cmds;               /* RCPT commands in this transaction */
 	struct recipient_lookup *lookup;
 	bool resolving;                 /* inside recipient_resolve() */
+	bool out_paused;                /* reading waits for replies to drain */
 	struct lmtp_message *msg;
 	uint64_t bdat_left;
 	bool bdat_last;

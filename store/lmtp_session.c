@@ -65,9 +65,14 @@ lmtp_on_write(struct bufferevent *bev, void *arg)
 {
 	struct lmtp_session *s = arg;
 
-	if (s->state == LMTP_CLOSING &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
+	if (s->state == LMTP_CLOSING)
 		lmtp_free(s);
+	else if (s->out_paused) {
+		s->out_paused = false;
+		lmtp_process(s);
+	}
 }
 
 void
@@ -98,7 +103,11 @@ lmtp_on_event(struct bufferevent *bev, short what, void *arg)
 	struct lmtp_session *s = arg;
 
 	(void)bev;
-	if (what & BEV_EVENT_TIMEOUT && s->state != LMTP_CLOSING) {
+	/* A write timeout means the peer stopped reading: a goodbye could
+	 * never drain (and with EV_WRITE off, would keep the session alive
+	 * for ever).  Only an idle read timeout gets one. */
+	if ((what & BEV_EVENT_TIMEOUT) && !(what & BEV_EVENT_WRITING) &&
+	    s->state != LMTP_CLOSING) {
 		lmtp_reply(s, "421 4.4.2 %s Idle timeout, closing connection",
 		    s->srv->svc.cfg->hostname);
 		log_info("lmtp session=%lu peer=%s idle timeout", s->id, s->peer);
@@ -118,6 +127,11 @@ lmtp_read_commands(struct lmtp_session *s)
 	size_t len;
 
 	while (s->state == LMTP_COMMAND) {
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) >
+		    NET_OUTPUT_HIGHWATER) {
+			s->out_paused = true;   /* lmtp_on_write resumes */
+			return;
+		}
 		switch (net_readline(&s->line, in, s->linebuf,
 		    (size_t)s->line_cap, &len)) {
 		case NET_LINE_MORE:

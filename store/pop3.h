@@ -59,6 +59,7 @@ struct pop3_session {
 	struct net_line line;
 	char *linebuf;
 	size_t line_cap;
+	bool out_paused;            /* reading waits for the replies to drain */
 	bool reading;               /* inside pop3_read(): no re-entry */
 	bool tls;
 	bool starttls;              /* +OK to STLS queued: hand over when out */

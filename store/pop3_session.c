@@ -142,6 +142,10 @@ pop3_on_write(struct bufferevent *bev, void *arg)
 		pop3_start_tls(s);
 	else if (s->retr != NULL)
 		pop3_retr_continue(s);
+	else if (s->out_paused) {
+		s->out_paused = false;
+		pop3_read(s);
+	}
 }
 
 void
@@ -179,7 +183,11 @@ pop3_on_event(struct bufferevent *bev, short what, void *arg)
 		tls_error(s->bev, why, sizeof(why));
 		log_info("pop session=%lu peer=%s tls error: %s", s->id, s->peer, why);
 	}
-	if ((what & BEV_EVENT_TIMEOUT) && s->io != POP3_IO_CLOSING) {
+	/* A write timeout means the peer stopped reading: a goodbye could
+	 * never drain (and with EV_WRITE off, would keep the session alive
+	 * for ever).  Only an idle read timeout gets one. */
+	if ((what & BEV_EVENT_TIMEOUT) && !(what & BEV_EVENT_WRITING) &&
+	    s->io != POP3_IO_CLOSING) {
 		pop3_reply(s, "-ERR Disconnected for inactivity");
 		log_info("pop session=%lu peer=%s user=%s idle timeout", s->id,
 		    s->peer, s->user ? s->user : "-");
@@ -219,6 +227,10 @@ pop3_read(struct pop3_session *s)
 
 	s->reading = true;
 	while (s->io == POP3_IO_LINE || s->io == POP3_IO_SASL) {
+		if (evbuffer_get_length(pop3_out(s)) > NET_OUTPUT_HIGHWATER) {
+			s->out_paused = true;   /* pop3_on_write resumes */
+			break;
+		}
 		enum net_line_status st = net_readline(&s->line, in, s->linebuf,
 		    s->line_cap, &len);
 		if (st == NET_LINE_MORE)

@@ -74,3 +74,36 @@ def test_anyone_and_bad_input(imap_store):
     assert alice.cmd("f", "SETACL Public alice@example.com l")[1].startswith("f NO [CANNOT]")
     untagged, _ = alice.cmd("g", "NAMESPACE")
     assert untagged == ['* NAMESPACE (("" "/")) (("user/" "/")) NIL']
+
+
+def test_hanging_up_during_setacl_is_harmless(imap_store):
+    # The session goes while its ACL change is in the commit thread.
+    for i in range(10):
+        alice = login(imap_store, "alice", "alice-secret")
+        alice.send(f"s SETACL INBOX carol@example.org lr{'s' if i % 2 else ''}\r\n")
+        alice.sock.close()
+    c = login(imap_store, "alice", "alice-secret")
+    untagged, t = c.cmd("g", "GETACL INBOX")
+    assert t.startswith("g OK") and "carol@example.org" in untagged[0]
+    assert imap_store.alive()
+
+
+def test_list_pattern_with_many_wildcards_is_fast(imap_store):
+    import time
+    c = login(imap_store, "alice", "alice-secret")
+    c.cmd("a", "CREATE " + "x" * 60)
+    t0 = time.monotonic()
+    _, t = c.cmd("b", 'LIST "" "' + "*" * 60 + 'z"')
+    assert t.startswith("b OK") and time.monotonic() - t0 < 2
+    _, t = c.cmd("c", 'LIST "" "' + "%" * 100 + '"')
+    assert t.startswith("c BAD")
+
+
+def test_move_copyuid_is_well_formed(imap_store):
+    deliver(imap_store, "alice@example.com", ["m"])
+    c = login(imap_store, "alice", "alice-secret")
+    c.cmd("s", "SELECT INBOX")
+    untagged, t = c.cmd("m", "MOVE 1 Trash")
+    assert t.startswith("m OK")
+    ok = [u for u in untagged if "COPYUID" in u]
+    assert ok and re.fullmatch(r"\* OK \[COPYUID \d+ 1 1\] Moved", ok[0]), ok

@@ -347,3 +347,48 @@ def test_idle_tells_changes_by_other_sessions_at_once(imap_store):
     assert idle.line().startswith("* 1 FETCH (FLAGS (\\Flagged")
     idle.send("DONE\r\n")
     assert idle.until("i")[1] == "i OK IDLE terminated"
+
+
+def rss_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_pipelining_without_reading_is_bounded(make_store):
+    import socket as _socket
+    import threading
+    port = free_port("127.0.0.2")
+    st = make_store(conf={"service.imap.listen": f"127.0.0.2:{port}",
+                          "service.imap.idletimeout": "3",
+                          "service.imap.preauthtimeout": "3",
+                          "service.imap.maxsessionsperclient": "1"})
+    before = rss_kb(st.daemon.proc.pid)
+    s = _socket.create_connection(("127.0.0.2", port))
+    s.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF, 4096)
+    burst = b"a CAPABILITY\r\n" * 20000
+    stop = threading.Event()
+
+    def flood():
+        s.settimeout(1)
+        try:
+            for _ in range(100):            # 28 MB of commands at most
+                if stop.is_set():
+                    return
+                s.sendall(burst)
+        except OSError:
+            pass
+    t = threading.Thread(target=flood)
+    t.start()
+    t.join(8)
+    stop.set()
+    grown = rss_kb(st.daemon.proc.pid) - before
+    assert grown < 64 * 1024, f"store grew {grown} kB for an unread client"
+    # The client never reads: the write timeout must free the session
+    # (maxsessionsperclient=1 would refuse a new one otherwise).
+    import time as _time
+    _time.sleep(4)
+    s.close()
+    c = Raw(("127.0.0.2", port))
+    assert c.greeting.startswith("* OK"), c.greeting
