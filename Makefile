@@ -25,14 +25,17 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
 COMMON_SRC := $(wildcard common/*.c)
 STORE_SRC  := $(wildcard store/*.c)
+MTA_SRC    := $(wildcard mta/*.c)
 UNIT_SRC   := $(wildcard t/unit/test_*.c)
 TOOL_SRC   := $(wildcard t/tools/*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 STORE_OBJ  := $(STORE_SRC:%.c=$(BUILD)/obj/%.o)
+MTA_OBJ    := $(MTA_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/%)
 TOOL_BIN   := $(TOOL_SRC:t/tools/%.c=$(BUILD)/t/tools/%)
 LIBCOMMON  := $(BUILD)/libcommon.a
+LIBMTA     := $(BUILD)/libmta.a
 DAEMONS    := $(BUILD)/bin/store
 
 # Keep objects of tests and tools: make removes chained intermediates.
@@ -50,18 +53,26 @@ $(LIBCOMMON): $(COMMON_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
+# The MTA's modules; every test and tool links them (unused members cost
+# nothing), test_mta_* and tools/mta* see their headers.
+$(LIBMTA): $(MTA_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/obj/t/unit/test_mta_%.o $(BUILD)/obj/t/tools/mta%.o: SUITE_CFLAGS += -Imta
+
 $(BUILD)/bin/store: $(STORE_OBJ) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(STORE_OBJ) $(LIBCOMMON) $(LDLIBS)
 
-$(BUILD)/t/%: $(BUILD)/obj/t/unit/%.o $(LIBCOMMON)
+$(BUILD)/t/%: $(BUILD)/obj/t/unit/%.o $(LIBMTA) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBMTA) $(LIBCOMMON) $(LDLIBS)
 
 # Small C programs the integration tests drive (e.g. a directory probe).
-$(BUILD)/t/tools/%: $(BUILD)/obj/t/tools/%.o $(LIBCOMMON)
+$(BUILD)/t/tools/%: $(BUILD)/obj/t/tools/%.o $(LIBMTA) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBMTA) $(LIBCOMMON) $(LDLIBS)
 
 # The integration tests drive the real daemons with real clients; the C unit
 # tests run inside the same pytest session so that one summary line counts
@@ -99,5 +110,5 @@ install: all
 clean:
 	rm -rf build build-asan run
 
--include $(COMMON_OBJ:.o=.d) $(STORE_OBJ:.o=.d) \
+-include $(COMMON_OBJ:.o=.d) $(STORE_OBJ:.o=.d) $(MTA_OBJ:.o=.d) \
   $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d)
