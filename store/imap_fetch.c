@@ -57,11 +57,39 @@ struct fetch_job {
 };
 
 /* A message file mapped for reading. */
+/* A mapping shared by the message's parse and the sections queued for
+ * output (they reference it rather than copy it): unmapped with the last
+ * reference. */
+struct fetch_map {
+	void *addr;
+	size_t len;
+	int refs;
+};
+
 struct fetch_file {
 	const char *data;
 	size_t len;
 	struct mime_tree *tree;
+	struct fetch_map *map;      /* NULL for an empty file */
 };
+
+static void
+fetch_map_unref(struct fetch_map *m)
+{
+	if (m != NULL && --m->refs == 0) {
+		munmap(m->addr, m->len);
+		free(m);
+	}
+}
+
+/* evbuffer_add_reference's cleanup: the bytes were sent (or dropped). */
+static void
+fetch_map_release(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	fetch_map_unref(arg);
+}
 
 static bool
 fetch_file_open(struct imap_session *s, uint32_t uid, struct fetch_file *f)
@@ -86,6 +114,12 @@ fetch_file_open(struct imap_session *s, uint32_t uid, struct fetch_file *f)
 		f->data = NULL;
 		return false;
 	}
+	if (f->len > 0) {
+		f->map = xmalloc(sizeof(*f->map));
+		f->map->addr = (void *)f->data;
+		f->map->len = f->len;
+		f->map->refs = 1;
+	}
 	f->tree = mime_parse(f->data, f->len);
 	return true;
 }
@@ -94,8 +128,8 @@ static void
 fetch_file_close(struct fetch_file *f)
 {
 	mime_free(&f->tree);
-	if (f->data != NULL && f->len > 0)
-		munmap((void *)f->data, f->len);
+	fetch_map_unref(f->map);
+	f->map = NULL;
 	f->data = NULL;
 }
 
@@ -209,10 +243,12 @@ fetch_write_section(struct evbuffer *out, const struct fetch_section *fs,
 	struct evbuffer *synth = evbuffer_new();
 	size_t off = 0, len = 0;
 	const char *data = NULL;
+	bool mapped = false;
 
 	switch (imap_section_locate(&fs->sec, f->tree, f->data, &off, &len, synth)) {
 	case IMAP_SECTION_RANGE:
 		data = f->data + off;
+		mapped = f->map != NULL && len > 0;
 		break;
 	case IMAP_SECTION_SYNTH:
 		len = evbuffer_get_length(synth);
@@ -233,7 +269,13 @@ fetch_write_section(struct evbuffer *out, const struct fetch_section *fs,
 	} else {
 		evbuffer_add_printf(out, "%s {%zu}\r\n", fs->name, len);
 	}
-	evbuffer_add(out, data, len);
+	if (mapped && len > 0) {
+		/* No copy: the output references the mapped file until sent. */
+		f->map->refs++;
+		evbuffer_add_reference(out, data, len, fetch_map_release, f->map);
+	} else {
+		evbuffer_add(out, data, len);
+	}
 	evbuffer_free(synth);
 }
 

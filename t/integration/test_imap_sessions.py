@@ -392,3 +392,34 @@ def test_pipelining_without_reading_is_bounded(make_store):
     s.close()
     c = Raw(("127.0.0.2", port))
     assert c.greeting.startswith("* OK"), c.greeting
+
+
+def anon_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_fetch_of_many_sections_does_not_copy_the_message(imap_store):
+    from lmtpclient import Lmtp, make_message
+    c = Lmtp(*imap_store.lmtp)
+    c.lhlo()
+    assert c.deliver("s@example.net", ["alice@example.com"],
+                     make_message("big", size=4 << 20))[2][0][0] == 250
+    m = Raw(imap_store.imap)
+    m.cmd("l", "LOGIN alice alice-secret")
+    m.cmd("s", "SELECT INBOX")
+    before = anon_kb(imap_store.daemon.proc.pid)
+    m.send("f FETCH 1 (" + " ".join(["BODY.PEEK[]"] * 16) + ")\r\n")
+    time.sleep(1)               # not reading: the replies wait in the store
+    grown = anon_kb(imap_store.daemon.proc.pid) - before
+    assert grown < 16 * 1024, f"{grown} kB of heap for 16 references to 4 MB"
+    m.sock.settimeout(30)
+    total = 0
+    while b"f OK" not in m.buf[-200:]:
+        chunk = m.sock.recv(1 << 20)
+        assert chunk
+        total += len(chunk)
+        m.buf = m.buf[-200:] + chunk
+    assert total > 16 * (4 << 20)
