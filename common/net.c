@@ -133,6 +133,35 @@ net_last_byte(struct evbuffer *in)
 	return c;
 }
 
+/* Keep the last bytes of in[0..upto) as the skipped line's tail. */
+static void
+net_keep_tail(struct net_line *st, struct evbuffer *in, size_t upto)
+{
+	char buf[NET_LINE_TAIL];
+	size_t n = upto < NET_LINE_TAIL ? upto : NET_LINE_TAIL;
+	struct evbuffer_ptr pos;
+
+	if (n == 0 || evbuffer_ptr_set(in, &pos, upto - n, EVBUFFER_PTR_SET) != 0)
+		return;
+	evbuffer_copyout_from(in, &pos, buf, n);
+	/* Append, keeping the last NET_LINE_TAIL bytes overall. */
+	size_t keep = st->taillen + n > NET_LINE_TAIL ? NET_LINE_TAIL - n : st->taillen;
+	memmove(st->tail, st->tail + st->taillen - keep, keep);
+	memcpy(st->tail + keep, buf, n);
+	st->taillen = keep + n;
+	st->tail[st->taillen] = '\0';
+}
+
+/* An over-long line ended at in[n]: note its tail (CR dropped). */
+static void
+net_skipped_end(struct net_line *st, struct evbuffer *in, size_t n)
+{
+	net_keep_tail(st, in, n);
+	if (st->taillen > 0 && st->tail[st->taillen - 1] == '\r')
+		st->tail[--st->taillen] = '\0';
+	st->skipped_line_ended = true;
+}
+
 enum net_line_status
 net_readline(struct net_line *st, struct evbuffer *in, char *buf, size_t cap,
     size_t *len)
@@ -144,6 +173,7 @@ net_readline(struct net_line *st, struct evbuffer *in, char *buf, size_t cap,
 	if (p.pos == -1) {
 		size_t have = evbuffer_get_length(in);
 		if (st->skipping) {
+			net_keep_tail(st, in, have);
 			evbuffer_drain(in, have);
 			return NET_LINE_MORE;
 		}
@@ -151,6 +181,8 @@ net_readline(struct net_line *st, struct evbuffer *in, char *buf, size_t cap,
 		 * still on the way. */
 		if (have <= cap || (have == cap + 1 && net_last_byte(in) == '\r'))
 			return NET_LINE_MORE;
+		st->taillen = 0;
+		net_keep_tail(st, in, have);
 		evbuffer_drain(in, have);
 		st->skipping = true;
 		return NET_LINE_TOOLONG;
@@ -158,11 +190,14 @@ net_readline(struct net_line *st, struct evbuffer *in, char *buf, size_t cap,
 	size_t n = (size_t)p.pos;
 	if (st->skipping) {
 		/* The tail of a line already reported: drop it, try the next. */
+		net_skipped_end(st, in, n);
 		evbuffer_drain(in, n + eol_len);
 		st->skipping = false;
 		return net_readline(st, in, buf, cap, len);
 	}
 	if (n > cap + 1) {
+		st->taillen = 0;
+		net_skipped_end(st, in, n);
 		evbuffer_drain(in, n + eol_len);
 		return NET_LINE_TOOLONG;
 	}
@@ -170,8 +205,14 @@ net_readline(struct net_line *st, struct evbuffer *in, char *buf, size_t cap,
 	evbuffer_drain(in, eol_len);
 	if (n > 0 && buf[n - 1] == '\r')
 		n--;
-	if (n > cap)
+	if (n > cap) {
+		size_t k = n < NET_LINE_TAIL ? n : NET_LINE_TAIL;
+		memcpy(st->tail, buf + n - k, k);
+		st->tail[k] = '\0';
+		st->taillen = k;
+		st->skipped_line_ended = true;
 		return NET_LINE_TOOLONG;
+	}
 	buf[n] = '\0';
 	*len = n;
 	return NET_LINE_OK;

@@ -42,8 +42,16 @@ enum net_line_status {
 	NET_LINE_TOOLONG,   /* a line exceeded the cap; skipped to its end */
 };
 
+#define NET_LINE_TAIL 24
+
 struct net_line {
 	bool skipping;      /* inside an over-long line */
+	/* When an over-long line has ended: its last bytes (without CR LF),
+	 * so a protocol can tell what it announced (an IMAP literal {n+}).
+	 * The flag is the caller's to clear. */
+	bool skipped_line_ended;
+	char tail[NET_LINE_TAIL + 1];
+	size_t taillen;
 };
 
 /* Take one line out of in.  buf has room for cap bytes plus a NUL. */

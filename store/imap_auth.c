@@ -248,6 +248,14 @@ imap_auth_step(struct imap_session *s, const char *b64)
 }
 
 void
+imap_auth_abort(struct imap_session *s, const char *reply)
+{
+	imap_auth_wipe(s);
+	s->io = IMAP_IO_BUSY;
+	imap_finish(s, "%s", reply);
+}
+
+void
 imap_auth_line(struct imap_session *s, const char *line)
 {
 	imap_auth_step(s, line);

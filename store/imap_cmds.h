@@ -26,6 +26,8 @@ void cmd_login(struct imap_session *s, struct imap_arg *args);
 void cmd_authenticate(struct imap_session *s, struct imap_arg *args);
 /* A line answering an AUTHENTICATE challenge. */
 void imap_auth_line(struct imap_session *s, const char *line);
+/* End the AUTHENTICATE exchange with reply (tagged). */
+void imap_auth_abort(struct imap_session *s, const char *reply);
 
 /* imap_cmd_mailbox.c */
 void cmd_select(struct imap_session *s, struct imap_arg *args);

@@ -472,6 +472,50 @@ imap_literal_input(struct imap_session *s)
 	s->io = IMAP_IO_LINE;
 }
 
+/* An over-long line ended announcing a non-synchronising literal: its
+ * bytes are already on their way and cannot be told from commands. */
+static bool
+imap_skipped_nonsync(struct imap_session *s)
+{
+	unsigned long long n;
+	bool sync;
+
+	s->line.skipped_line_ended = false;
+	if (!imap_line_literal(s->line.tail, s->line.taillen, &n, &sync) || sync)
+		return false;
+	imap_reply(s, "* BYE [TOOBIG] Line too long, with a literal following");
+	imap_close(s);
+	return true;
+}
+
+/* Too long a line: answered in the terms of what the session was doing. */
+static void
+imap_line_too_long(struct imap_session *s)
+{
+	char *rest;
+
+	switch (s->io) {
+	case IMAP_IO_IDLE:
+		imap_reply(s, "* BAD [TOOBIG] Line too long");
+		imap_error(s);          /* still idling */
+		return;
+	case IMAP_IO_AUTH:
+		imap_auth_abort(s, "BAD [TOOBIG] Line too long");
+		return;
+	default:
+		break;
+	}
+	s->cmd[s->cmdlen] = '\0';
+	/* Inside a command (after a literal) its tag is known. */
+	if (s->cmdlen > 0 && imap_take_tag(s, &rest))
+		imap_tagged(s, "BAD [TOOBIG] Line too long");
+	else
+		imap_reply(s, "* BAD [TOOBIG] Line too long");
+	imap_command_reset(s);
+	s->io = IMAP_IO_LINE;
+	imap_error(s);
+}
+
 static void
 imap_read(struct imap_session *s)
 {
@@ -493,12 +537,15 @@ imap_read(struct imap_session *s)
 		}
 		enum net_line_status st = net_readline(&s->line, in, s->linebuf,
 		    s->line_cap, &len);
+		/* Checked before any line that follows it is run: the bytes
+		 * after an over-long line announcing {n+} are literal data. */
+		if (s->line.skipped_line_ended && imap_skipped_nonsync(s))
+			break;
 		if (st == NET_LINE_MORE)
 			break;
 		if (st == NET_LINE_TOOLONG) {
-			imap_command_reset(s);
-			imap_reply(s, "* BAD [TOOBIG] Line too long");
-			if (!imap_error(s))
+			imap_line_too_long(s);
+			if (s->io == IMAP_IO_CLOSING)
 				break;
 			continue;
 		}

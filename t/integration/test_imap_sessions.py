@@ -423,3 +423,43 @@ def test_fetch_of_many_sections_does_not_copy_the_message(imap_store):
         total += len(chunk)
         m.buf = m.buf[-200:] + chunk
     assert total > 16 * (4 << 20)
+
+
+def test_long_lines_keep_the_protocol_in_step(make_store):
+    port = free_port("127.0.0.2")
+    make_store(conf={"service.imap.listen": f"127.0.0.2:{port}",
+                     "service.imap.plaintextmincipher": "0",
+                     "service.imap.maxlinelength": "1024"})
+    addr = ("127.0.0.2", port)
+    # An over-long APPEND line announcing {n+}: its bytes must not run.
+    c = Raw(addr)
+    c.cmd("l", "LOGIN alice alice-secret")
+    c.send("a APPEND INBOX (" + "\\Seen " * 300 + ") {20+}\r\nzz CREATE injected\r\n")
+    first = c.line()
+    if first.startswith("* BAD [TOOBIG]"):
+        first = c.line()
+    assert first.startswith("* BYE [TOOBIG]")
+    c = Raw(addr)
+    c.cmd("l", "LOGIN alice alice-secret")
+    untagged, _ = c.cmd("t", 'LIST "" injected')
+    assert untagged == []
+    # In IDLE: an error, still idling, and DONE is answered with the tag.
+    c.cmd("s", "SELECT INBOX")
+    c.send("i IDLE\r\n")
+    assert c.line().startswith("+")
+    c.send("x" * 2000 + "\r\n")
+    assert c.line() == "* BAD [TOOBIG] Line too long"
+    c.send("DONE\r\n")
+    assert c.until("i")[1] == "i OK IDLE terminated"
+    # In AUTHENTICATE: a tagged BAD ends it.
+    c = Raw(addr)
+    c.send("a AUTHENTICATE PLAIN\r\n")
+    assert c.line() == "+ "
+    c.send("A" * 2000 + "\r\n")
+    assert c.until("a")[1] == "a BAD [TOOBIG] Line too long"
+    # After a literal, in the rest of the command: tagged too.
+    c.send("b LOGIN {5}\r\n")
+    assert c.line().startswith("+")
+    c.send("alice" + " " + "y" * 2000 + "\r\n")
+    assert c.until("b")[1] == "b BAD [TOOBIG] Line too long"
+    assert c.cmd("n", "NOOP")[1] == "n OK NOOP completed"
