@@ -294,7 +294,12 @@ lmtp_bdat_input(struct lmtp_session *s)
 		return;
 	s->state = LMTP_COMMAND;
 	if (s->bdat_refusal != NULL) {
-		lmtp_reply(s, "%s", s->bdat_refusal);
+		/* LAST closes the transaction: one reply per accepted
+		 * recipient, as the client counts them (RFC 2033 4.2). */
+		if (s->bdat_last && s->nrcpts > 0)
+			lmtp_reply_all(s, s->bdat_refusal);
+		else
+			lmtp_reply(s, "%s", s->bdat_refusal);
 		if (s->bdat_last)
 			lmtp_reset(s);
 	} else if (s->bdat_last) {

@@ -126,14 +126,16 @@ def test_size_limits(make_store):
     assert st.inbox_files("alice@example.com") == []
     assert c.deliver("s@example.net", ["alice@example.com"],
                      make_message("small", size=5000))[2][0][0] == 250
-    # BDAT over the limit: refused at the chunk that crosses it.
+    # BDAT over the limit: refused at the chunk that crosses it, and
+    # LAST still gets one reply per accepted recipient (RFC 2033 4.2).
     c.cmd("MAIL FROM:<s@example.net>")
     c.cmd("RCPT TO:<alice@example.com>")
+    c.cmd("RCPT TO:<carol@example.org>")
     chunk = b"x" * 12000
     c.send(b"BDAT %d\r\n" % len(chunk) + chunk)
     assert c.reply()[0] == 552
     c.send(b"BDAT 3 LAST\r\nabc")
-    assert c.reply()[0] == 552
+    assert [c.reply()[0], c.reply()[0]] == [552, 552]
     assert c.cmd("RSET")[0] == 250
     assert len(st.inbox_files("alice@example.com")) == 1
     assert __import__("os").listdir(st.partition + "/tmp") == []
