@@ -68,6 +68,8 @@ struct lmtp_session {
 	struct recipient_lookup *lookup;
 	bool resolving;                 /* inside recipient_resolve() */
 	bool out_paused;                /* reading waits for replies to drain */
+	bool peer_eof;                  /* the client half-closed: answer what
+	                                   it sent, then close */
 	struct lmtp_message *msg;
 	uint64_t bdat_left;
 	bool bdat_last;

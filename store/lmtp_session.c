@@ -114,6 +114,14 @@ lmtp_on_event(struct bufferevent *bev, short what, void *arg)
 		lmtp_close(s);
 		return;
 	}
+	/* A client may pipeline its last commands and shut down its side
+	 * (nc -N, scripts): what it sent is still answered, in order. */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    s->state != LMTP_CLOSING) {
+		s->peer_eof = true;
+		lmtp_process(s);
+		return;
+	}
 	if (what & BEV_EVENT_ERROR)
 		log_debug("lmtp session=%lu error: %s", s->id, strerror(errno));
 	lmtp_free(s);
@@ -150,7 +158,7 @@ lmtp_read_commands(struct lmtp_session *s)
 }
 
 static void
-lmtp_process(struct lmtp_session *s)
+lmtp_process_input(struct lmtp_session *s)
 {
 	for (;;) {
 		enum lmtp_state before = s->state;
@@ -170,6 +178,19 @@ lmtp_process(struct lmtp_session *s)
 		if (s->state == before)
 			return;     /* waiting for more input */
 	}
+}
+
+static void
+lmtp_process(struct lmtp_session *s)
+{
+	lmtp_process_input(s);
+	/* After the client's EOF, needing more input means it is all
+	 * answered; waits for the directory, a commit or a full output
+	 * buffer come back here when they end. */
+	if (s->peer_eof && !s->out_paused &&
+	    (s->state == LMTP_COMMAND || s->state == LMTP_DATA ||
+	     s->state == LMTP_BDAT))
+		lmtp_close(s);
 }
 
 static void

@@ -231,3 +231,23 @@ def test_client_vanishing_mid_data_leaves_nothing(store):
     assert store.alive()
     assert store.inbox_files("alice@example.com") == []
     assert __import__("os").listdir(store.partition + "/tmp") == []
+
+
+def test_half_closed_client_still_gets_every_reply(store):
+    # A client that pipelines a whole session and shuts down its sending
+    # side must still be answered; its mail must be delivered once.
+    s = socket.create_connection(store.lmtp)
+    body = make_message("half-closed", size=2000).replace(b"\n.", b"\n..")
+    s.sendall(b"LHLO half.test\r\nMAIL FROM:<h@example.net>\r\n"
+              b"RCPT TO:<alice@example.com>\r\nRCPT TO:<carol@example.org>\r\n"
+              b"DATA\r\n" + body + b".\r\nQUIT\r\n")
+    s.shutdown(socket.SHUT_WR)
+    s.settimeout(10)
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    codes = [line[:3] for line in data.decode().split("\r\n")
+             if line[3:4] == " "]
+    assert codes == ["220", "250", "250", "250", "250", "354", "250", "250",
+                     "221"]
+    assert len(store.inbox_files("alice@example.com")) == 1
