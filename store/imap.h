@@ -67,6 +67,8 @@ struct imap_session {
 	bool spool_failed;          /* a write to the spool file failed */
 	bool reading;               /* inside imap_read(): no re-entry */
 	bool out_paused;            /* reading waits for the replies to drain */
+	bool peer_eof;              /* the client half-closed: answer what it
+	                               sent, then close */
 	struct imap_spool spool[2];
 	/* the running command */
 	char tag[64];

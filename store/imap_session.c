@@ -228,6 +228,14 @@ imap_on_event(struct bufferevent *bev, short what, void *arg)
 		imap_close(s);
 		return;
 	}
+	/* A client may pipeline its last commands and shut down its side:
+	 * what it sent is still answered, in order. */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    s->io != IMAP_IO_CLOSING && !s->tls) {
+		s->peer_eof = true;
+		imap_read(s);
+		return;
+	}
 	imap_free(s);
 }
 
@@ -557,6 +565,11 @@ imap_read(struct imap_session *s)
 			imap_line(s, s->linebuf, len);
 	}
 	s->reading = false;
+	/* After EOF, waiting for input means all of it has been answered;
+	 * a running command comes back here through imap_done. */
+	if (s->peer_eof && !s->out_paused && s->io != IMAP_IO_BUSY &&
+	    s->io != IMAP_IO_CLOSING)
+		imap_close(s);
 }
 
 static void

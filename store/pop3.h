@@ -60,6 +60,8 @@ struct pop3_session {
 	char *linebuf;
 	size_t line_cap;
 	bool out_paused;            /* reading waits for the replies to drain */
+	bool peer_eof;              /* the client half-closed: answer what it
+	                               sent, then close */
 	bool reading;               /* inside pop3_read(): no re-entry */
 	bool tls;
 	bool starttls;              /* +OK to STLS queued: hand over when out */

@@ -340,8 +340,9 @@ pop3_update_done(struct mbox_op *op, void *arg)
 	if (op->status == MOP_OK) {
 		log_info("pop session=%lu user=%s deleted=%zu", s->id, s->user,
 		    op->nout);
-		pop3_reply(s, "+OK %s POP3 store signing off (%zu messages "
-		    "deleted)", s->srv->svc.cfg->hostname, op->nout);
+		pop3_reply(s, "+OK %s POP3 store signing off (%zu message%s "
+		    "deleted)", s->srv->svc.cfg->hostname, op->nout,
+		    op->nout == 1 ? "" : "s");
 	} else {
 		log_warn("pop session=%lu user=%s deletions failed", s->id, s->user);
 		pop3_reply(s, "-ERR [SYS/TEMP] Deleted messages not removed, try "

@@ -194,6 +194,14 @@ pop3_on_event(struct bufferevent *bev, short what, void *arg)
 		pop3_close(s);
 		return;
 	}
+	/* A client may pipeline its last commands and shut down its side:
+	 * what it sent is still answered, in order. */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    s->io != POP3_IO_CLOSING && !s->tls) {
+		s->peer_eof = true;
+		pop3_read(s);
+		return;
+	}
 	pop3_free(s);
 }
 
@@ -248,6 +256,11 @@ pop3_read(struct pop3_session *s)
 		}
 	}
 	s->reading = false;
+	/* After EOF, waiting for input means all of it has been answered;
+	 * a running command comes back here through pop3_done. */
+	if (s->peer_eof && !s->out_paused &&
+	    (s->io == POP3_IO_LINE || s->io == POP3_IO_SASL))
+		pop3_close(s);
 }
 
 static void

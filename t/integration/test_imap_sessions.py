@@ -463,3 +463,20 @@ def test_long_lines_keep_the_protocol_in_step(make_store):
     c.send("alice" + " " + "y" * 2000 + "\r\n")
     assert c.until("b")[1] == "b BAD [TOOBIG] Line too long"
     assert c.cmd("n", "NOOP")[1] == "n OK NOOP completed"
+
+
+def test_half_closed_client_is_answered(imap_store):
+    c = Raw(imap_store.imap)
+    c.send("a LOGIN alice alice-secret\r\nb SELECT INBOX\r\nc LOGOUT\r\n")
+    c.sock.shutdown(socket.SHUT_WR)
+    assert c.until("a")[1].startswith("a OK")
+    assert c.until("b")[1].startswith("b OK")
+    untagged, done = c.until("c")
+    assert untagged[-1].startswith("* BYE") and done.startswith("c OK")
+    assert c.closed()
+    # Without LOGOUT the session still ends once its commands are done.
+    c = Raw(imap_store.imap)
+    c.send("a LOGIN alice alice-secret\r\nb NOOP\r\n")
+    c.sock.shutdown(socket.SHUT_WR)
+    assert c.until("b")[1].startswith("b OK")
+    assert c.closed()

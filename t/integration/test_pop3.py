@@ -501,3 +501,17 @@ def test_shutdown_deletes_nothing(pop_store):
     assert c.line() == "-ERR [SYS/TEMP] Server shutting down"
     assert c.closed()
     assert len(pop_store.inbox_files(ALICE)) == 1
+
+
+def test_half_closed_client_is_answered(pop_store):
+    deliver(pop_store, ALICE, ["one", "two"])
+    s = socket.create_connection(pop_store.pop, timeout=10)
+    s.sendall(b"USER alice\r\nPASS alice-secret\r\nSTAT\r\nDELE 1\r\nQUIT\r\n")
+    s.shutdown(socket.SHUT_WR)
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    replies = data.decode().split("\r\n")
+    assert [r[:3] for r in replies[:6]] == ["+OK"] * 6, replies
+    assert "1 message deleted" in replies[5]
+    assert [u for u, _ in pop_store.inbox_files(ALICE)] == [2]
