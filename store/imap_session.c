@@ -317,6 +317,12 @@ imap_done(struct imap_session *s)
 	if (s->io == IMAP_IO_CLOSING)
 		return;
 	imap_command_reset(s);
+	if (s->srv->svc.draining) {
+		/* A command running when the drain began ends the session. */
+		imap_reply(s, "* BYE Server shutting down");
+		imap_close(s);
+		return;
+	}
 	bool resume = s->io != IMAP_IO_LINE && !s->reading;
 	s->io = IMAP_IO_LINE;
 	if (resume)

@@ -220,6 +220,13 @@ pop3_done(struct pop3_session *s)
 {
 	if (s->io == POP3_IO_CLOSING)
 		return;
+	if (s->srv->svc.draining && s->io != POP3_IO_SASL) {
+		/* A command running when the drain began ends the session;
+		 * nothing is deleted without QUIT. */
+		pop3_reply(s, "-ERR [SYS/TEMP] Server shutting down");
+		pop3_close(s);
+		return;
+	}
 	bool resume = s->io != POP3_IO_LINE && !s->reading;
 	if (s->io != POP3_IO_SASL)
 		s->io = POP3_IO_LINE;

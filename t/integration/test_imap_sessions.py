@@ -480,3 +480,19 @@ def test_half_closed_client_is_answered(imap_store):
     c.sock.shutdown(socket.SHUT_WR)
     assert c.until("b")[1].startswith("b OK")
     assert c.closed()
+
+
+def test_drain_lets_a_running_command_finish(imap_store):
+    import signal
+    c = Raw(imap_store.imap)
+    c.cmd("l", "LOGIN alice alice-secret")
+    msg = "Subject: drained\r\n\r\nbody\r\n"
+    c.send("a APPEND INBOX {%d}\r\n" % len(msg))
+    assert c.line().startswith("+")
+    imap_store.daemon.send(signal.SIGTERM)
+    time.sleep(0.3)
+    c.send(msg + "\r\n")
+    assert c.until("a")[1].startswith("a OK")
+    assert c.line() == "* BYE Server shutting down"
+    assert c.closed()
+    assert imap_store.daemon.proc.wait(10) == 0

@@ -515,3 +515,21 @@ def test_half_closed_client_is_answered(pop_store):
     assert [r[:3] for r in replies[:6]] == ["+OK"] * 6, replies
     assert "1 message deleted" in replies[5]
     assert [u for u, _ in pop_store.inbox_files(ALICE)] == [2]
+
+
+def test_drain_lets_a_running_retr_finish(pop_store):
+    import signal
+    deliver(pop_store, ALICE, ["big"], size=6 * 1024 * 1024)
+    c = Pop(pop_store.pop)
+    c.login()
+    c.send("RETR 1\r\n")
+    assert c.line().startswith("+OK")
+    pop_store.daemon.send(signal.SIGTERM)           # while it streams
+    time.sleep(0.3)
+    got = 0
+    while (line := c.line()) != ".":
+        got += len(line) + 2
+    assert got == len(pop_store.inbox_messages(ALICE)[0])
+    assert c.line() == "-ERR [SYS/TEMP] Server shutting down"
+    assert c.closed()
+    assert pop_store.daemon.proc.wait(10) == 0
