@@ -126,6 +126,9 @@ uint32_t imap_recent_floor(struct imap_server *srv, uint64_t mailbox,
     uint32_t index_floor);
 void imap_recent_claim(struct imap_server *srv, uint64_t mailbox,
     uint32_t uid);
+/* The index now holds claims up to uid: forget the ones it covers. */
+void imap_recent_release(struct imap_server *srv, uint64_t mailbox,
+    uint32_t uid);
 
 /* imap_cmd.c: dispatch of one complete command. */
 void imap_command(struct imap_session *s, const char *name,

@@ -102,10 +102,19 @@ imap_select_report(struct imap_session *s)
 		imap_select_alert(s);
 }
 
+struct imap_recent_write {
+	struct imap_server *srv;        /* lives as long as the process */
+	uint64_t mailbox;
+};
+
 static void
 imap_recent_done(struct mbox_op *op, void *arg)
 {
-	(void)arg;
+	struct imap_recent_write *w = arg;
+
+	if (op->status == MOP_OK)
+		imap_recent_release(w->srv, w->mailbox, op->recent_uid);
+	free(w);
 	mbox_op_free(&op);
 }
 
@@ -128,7 +137,10 @@ imap_claim_recent(struct imap_session *s)
 	struct mbox_op *op = mbox_op_new(MOP_RECENT, v->user, v->part);
 	snprintf(op->name, sizeof(op->name), "%s", v->name);
 	op->recent_uid = v->uids[v->n - 1];
-	mbox_op_submit(op, imap_recent_done, NULL);
+	struct imap_recent_write *w = xmalloc(sizeof(*w));
+	w->srv = s->srv;
+	w->mailbox = v->id;
+	mbox_op_submit(op, imap_recent_done, w);
 }
 
 /* Does the uid-set text (no "*") contain uid? */

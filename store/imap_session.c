@@ -701,6 +701,17 @@ imap_recent_claim(struct imap_server *srv, uint64_t mailbox, uint32_t uid)
 	srv->recent[srv->nrecent++].uid = uid;
 }
 
+void
+imap_recent_release(struct imap_server *srv, uint64_t mailbox, uint32_t uid)
+{
+	for (size_t i = 0; i < srv->nrecent; i++)
+		if (srv->recent[i].mailbox == mailbox) {
+			if (srv->recent[i].uid <= uid)
+				srv->recent[i] = srv->recent[--srv->nrecent];
+			return;
+		}
+}
+
 static void
 imap_on_accept_plain(void *arg, int fd, const struct sockaddr *sa,
     socklen_t salen)

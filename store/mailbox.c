@@ -178,6 +178,10 @@ mbox_view_sync(struct db *db, struct mbox_view *v,
 	rc = mindex_mailbox_get(db, txn, v->user, v->name, &mb);
 	if (rc == 0 && mb.id != v->id)
 		rc = MDB_NOTFOUND;      /* deleted and made again */
+	/* \Recent given out since: the server forgets claims the index
+	 * holds (imap_recent_release), so the view must know them. */
+	if (rc == 0 && mb.recent_uid > v->recent_uid)
+		v->recent_uid = mb.recent_uid;
 	if (rc == 0 && mb.highestmodseq == v->highestmodseq &&
 	    mb.uidnext == v->uidnext) {
 		db_read_end(db, &txn);

@@ -83,6 +83,17 @@ def test_two_sessions_see_each_others_changes(imap_store):
     assert "* 3 RECENT" in untagged               # a, c and the new d
     untagged, _ = two.cmd("n", "NOOP")
     assert "* 3 EXISTS" in untagged and "* 0 RECENT" in untagged
+    # A session that last looked before new mail, which a third session
+    # has since selected (its claim written to the index), must not
+    # report that mail as \Recent too.
+    deliver(imap_store, "alice@example.com", ["e"])
+    three = Raw(imap_store.imap)
+    three.cmd("l", "LOGIN alice alice-secret")
+    untagged, _ = three.cmd("s", "SELECT INBOX")
+    assert "* 1 RECENT" in untagged
+    time.sleep(0.3)                                # the claim is committed
+    untagged, _ = two.cmd("n2", "NOOP")
+    assert "* 4 EXISTS" in untagged and "* 0 RECENT" in untagged
 
 
 def test_fetch_does_not_report_expunges(imap_store):
