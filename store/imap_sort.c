@@ -5,9 +5,10 @@
  * Both run the SEARCH program (imap_search.h) over the view, then read
  * what their keys need from the index (envelope fields, size, internal
  * date) and, for THREAD=REFERENCES, the References: field from the
- * message file's header.  Strings are compared with i;ascii-casemap
- * after RFC 2047 encoded words are decoded to UTF-8 (common/mime_decode:
- * any charset iconv knows; words in others keep their octets).
+ * message file's header.  Strings are compared case-insensitively beyond
+ * ASCII (see sort_key_dup) after RFC 2047 encoded words are decoded to
+ * UTF-8 (common/mime_decode: any charset iconv knows; words in others keep
+ * their octets).
  *
  * Limits: at most SORT_CRITERIA_MAX sort criteria; string keys are cut at
  * SORT_KEY_MAX octets; THREAD reads at most THREAD_HEADER_MAX octets of a
@@ -143,15 +144,23 @@ sort_decode(const char *s, struct sort_scratch *sc)
 	return b.len;
 }
 
-/* i;ascii-casemap: keys are stored upper-cased, then compared as octets. */
+/*
+ * Keys are stored case-folded, then compared as octets: ASCII letters
+ * upper-cased as in i;ascii-casemap (and as i;unicode-casemap's titlecase
+ * gives them), other letters folded by mime_utf8_fold, so "\u00c9mile" and
+ * "\u00e9mile" are equal.  Not i;unicode-casemap in full: there is no
+ * decomposition, so "\u00e9" sorts after "z", not with "e".
+ */
 static char *
 sort_key_dup(const char *s, size_t n)
 {
 	if (n > SORT_KEY_MAX)
 		n = SORT_KEY_MAX;
 	char *k = xmalloc(n + 1);
+	memcpy(k, s, n);
+	mime_utf8_fold(k, n);
 	for (size_t i = 0; i < n; i++)
-		k[i] = (char)toupper((unsigned char)s[i]);
+		k[i] = (char)toupper((unsigned char)k[i]);
 	k[n] = '\0';
 	return k;
 }

@@ -109,6 +109,15 @@ def test_sort_subject_uses_the_base_subject(alice):
     assert m.sort("(SUBJECT)", "UTF-8", "SUBJECT", "nothing-like-it")[1] == [b""]
 
 
+def test_sort_folds_case_beyond_ascii(alice):
+    m = alice([message("=?UTF-8?Q?=C3=89mile?=", date=day(1)),      # Émile
+               message("=?UTF-8?Q?=C3=A9lan?=", date=day(2)),       # élan
+               message("=?UTF-8?Q?=C3=A9MILE?=", date=day(3)),      # éMILE
+               message("zeta", date=day(4))])
+    # É and é are one letter: élan first, the two Émiles tie (by number).
+    assert numbers(m.sort("(SUBJECT)", "UTF-8", "ALL")[1]) == [4, 2, 1, 3]
+
+
 def test_sort_dates_sizes_and_addresses(alice):
     m = alice([
         message("a", frm="Zed <aaa@example.net>", to="Xavier <x@example.org>",
