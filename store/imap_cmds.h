@@ -96,7 +96,7 @@ void imap_fetch_free(struct imap_session *s);
 /* imap_search.c */
 void cmd_search(struct imap_session *s, struct imap_arg *args);
 
-/* imap_sort.c: SORT and THREAD (RFC 5256) */
+/* imap_sort.c and imap_thread.c: SORT and THREAD (RFC 5256) */
 void cmd_sort(struct imap_session *s, struct imap_arg *args);
 void cmd_thread(struct imap_session *s, struct imap_arg *args);
 
