@@ -8,7 +8,6 @@
  * Limits: sessions per server (421 at accept), command line length (500
  * 5.5.2), protocol errors per session (421 and close), idle time (421).
  */
-#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -101,29 +100,23 @@ static void
 lmtp_on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct lmtp_session *s = arg;
+	enum service_event ev = service_event(&s->srv->svc, bev, what, false,
+	    s->id, s->peer);
 
-	(void)bev;
-	/* A write timeout means the peer stopped reading: a goodbye could
-	 * never drain (and with EV_WRITE off, would keep the session alive
-	 * for ever).  Only an idle read timeout gets one. */
-	if ((what & BEV_EVENT_TIMEOUT) && !(what & BEV_EVENT_WRITING) &&
-	    s->state != LMTP_CLOSING) {
+	if (ev == SERVICE_EV_NONE)
+		return;
+	if (ev == SERVICE_EV_IDLE && s->state != LMTP_CLOSING) {
 		lmtp_reply(s, "421 4.4.2 %s Idle timeout, closing connection",
 		    s->srv->svc.cfg->hostname);
 		log_info("lmtp session=%lu peer=%s idle timeout", s->id, s->peer);
 		lmtp_close(s);
 		return;
 	}
-	/* A client may pipeline its last commands and shut down its side
-	 * (nc -N, scripts): what it sent is still answered, in order. */
-	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
-	    s->state != LMTP_CLOSING) {
+	if (ev == SERVICE_EV_EOF && s->state != LMTP_CLOSING) {
 		s->peer_eof = true;
 		lmtp_process(s);
 		return;
 	}
-	if (what & BEV_EVENT_ERROR)
-		log_debug("lmtp session=%lu error: %s", s->id, strerror(errno));
 	lmtp_free(s);
 }
 

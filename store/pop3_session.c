@@ -174,30 +174,19 @@ static void
 pop3_on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct pop3_session *s = arg;
+	enum service_event ev = service_event(&s->srv->svc, bev, what, s->tls,
+	    s->id, s->peer);
 
-	(void)bev;
-	if (what == BEV_EVENT_CONNECTED)
-		return;         /* the TLS handshake finished */
-	if ((what & BEV_EVENT_ERROR) && s->tls) {
-		char why[256];
-		tls_error(s->bev, why, sizeof(why));
-		log_info("pop session=%lu peer=%s tls error: %s", s->id, s->peer, why);
-	}
-	/* A write timeout means the peer stopped reading: a goodbye could
-	 * never drain (and with EV_WRITE off, would keep the session alive
-	 * for ever).  Only an idle read timeout gets one. */
-	if ((what & BEV_EVENT_TIMEOUT) && !(what & BEV_EVENT_WRITING) &&
-	    s->io != POP3_IO_CLOSING) {
+	if (ev == SERVICE_EV_NONE)
+		return;
+	if (ev == SERVICE_EV_IDLE && s->io != POP3_IO_CLOSING) {
 		pop3_reply(s, "-ERR Disconnected for inactivity");
 		log_info("pop session=%lu peer=%s user=%s idle timeout", s->id,
 		    s->peer, s->user ? s->user : "-");
 		pop3_close(s);
 		return;
 	}
-	/* A client may pipeline its last commands and shut down its side:
-	 * what it sent is still answered, in order. */
-	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
-	    s->io != POP3_IO_CLOSING && !s->tls) {
+	if (ev == SERVICE_EV_EOF && s->io != POP3_IO_CLOSING) {
 		s->peer_eof = true;
 		pop3_read(s);
 		return;
