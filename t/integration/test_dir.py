@@ -9,7 +9,6 @@ kill or change the directory start their own Slapd.  Timing is never
 asserted tightly: "within the timeout" is checked against a generous bound.
 """
 import os
-import select
 import socket
 import subprocess
 import time
@@ -17,6 +16,7 @@ import time
 import pytest
 
 from slapd import MAILSRV, SUFFIX, Slapd
+from lineio import ProcessLines
 from suite import BUILD, free_port
 
 DIRPROBE = os.path.join(BUILD, "t", "tools", "dirprobe")
@@ -85,33 +85,11 @@ def by_address(answers):
     return {a["address"]: a for a in answers}
 
 
-class ProbeSession:
+class ProbeSession(ProcessLines):
     """dirprobe -s: one lookup per line written, one answer line back."""
 
     def __init__(self, uris, **kw):
-        self.proc = subprocess.Popen(probe_argv(uris, stdin=True, **kw),
-                                     stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-        self.buf = b""
-
-    def send(self, *lines):
-        self.proc.stdin.write("".join(l + "\n" for l in lines).encode())
-        self.proc.stdin.flush()
-
-    def line(self, timeout=30):
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select([self.proc.stdout], [], [], max(left, 0))
-            if not ready:
-                raise TimeoutError(f"no answer from dirprobe in {timeout}s")
-            chunk = os.read(self.proc.stdout.fileno(), 65536)
-            if not chunk:
-                raise EOFError("dirprobe exited: " + self.close())
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\n")
-        return line.decode()
+        super().__init__(probe_argv(uris, stdin=True, **kw))
 
     def lookup(self, address, timeout=30):
         self.send(address)
@@ -123,18 +101,6 @@ class ProbeSession:
     def stats(self):
         self.send("!stats")
         return parse(self.line())[1]
-
-    def close(self):
-        """End the session (EOF on its stdin); returns its stderr (the log)."""
-        try:
-            _, err = self.proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-        err = err.decode("utf-8", "replace")
-        # Non-zero also when a sanitizer build found leaks or errors.
-        assert self.proc.returncode == 0, err
-        return err
 
 
 @pytest.fixture

@@ -9,30 +9,18 @@ import time
 import pytest
 
 from conftest import deliver
+from lineio import SocketLines
 from slapd import Slapd
 from store import Store
 from suite import free_port
 
 
-class Raw:
+class Raw(SocketLines):
     """A line-level IMAP client for the cases imaplib hides."""
 
     def __init__(self, addr, timeout=10):
-        self.sock = socket.create_connection(addr, timeout=timeout)
-        self.buf = b""
+        super().__init__(addr, timeout)
         self.greeting = self.line()
-
-    def send(self, data):
-        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed; buffered %r" % self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line.decode("utf-8", "replace")
 
     def cmd(self, tag, text):
         """Send one command; return (untagged lines, tagged line)."""
@@ -46,16 +34,6 @@ class Raw:
             if line.startswith(tag + " "):
                 return untagged, line
             untagged.append(line)
-
-    def closed(self):
-        try:
-            self.sock.settimeout(5)
-            while True:
-                data = self.sock.recv(65536)
-                if not data:
-                    return True
-        except (OSError, socket.timeout):
-            return True
 
 
 def login(st, user="alice@example.com", password="alice-secret"):

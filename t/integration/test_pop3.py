@@ -17,6 +17,7 @@ import pytest
 
 from certs import make_certs
 from conftest import deliver
+from lineio import SocketLines
 from lmtpclient import Lmtp, make_message
 from slapd import Slapd
 from store import Store
@@ -25,25 +26,12 @@ from suite import free_port
 ALICE = "alice@example.com"
 
 
-class Pop:
+class Pop(SocketLines):
     """A line-level POP3 client for what poplib hides."""
 
     def __init__(self, addr, timeout=10):
-        self.sock = socket.create_connection(addr, timeout=timeout)
-        self.buf = b""
+        super().__init__(addr, timeout)
         self.greeting = self.line()
-
-    def send(self, data):
-        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed; buffered %r" % self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line.decode("utf-8", "replace")
 
     def cmd(self, text):
         self.send(text + "\r\n")
@@ -60,15 +48,6 @@ class Pop:
     def login(self, user="alice", password="alice-secret"):
         assert self.cmd(f"USER {user}").startswith("+OK")
         return self.cmd(f"PASS {password}")
-
-    def closed(self):
-        try:
-            self.sock.settimeout(5)
-            while True:
-                if not self.sock.recv(65536):
-                    return True
-        except (OSError, socket.timeout):
-            return True
 
 
 def pop_conf(**extra):
