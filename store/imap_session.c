@@ -585,9 +585,9 @@ imap_sessions_from(const struct imap_server *srv, const char *peer)
 }
 
 static void
-imap_on_accept(struct imap_server *srv, int fd, const struct sockaddr *sa,
-    bool tls)
+imap_on_accept(void *arg, int fd, const struct sockaddr *sa, bool tls)
 {
+	struct imap_server *srv = arg;
 	const struct store_config *cfg = srv->svc.cfg;
 	struct imap_session *s = xcalloc(1, sizeof(*s));
 
@@ -701,22 +701,6 @@ imap_recent_release(struct imap_server *srv, uint64_t mailbox, uint32_t uid)
 		}
 }
 
-static void
-imap_on_accept_plain(void *arg, int fd, const struct sockaddr *sa,
-    socklen_t salen)
-{
-	(void)salen;
-	imap_on_accept(arg, fd, sa, false);
-}
-
-static void
-imap_on_accept_tls(void *arg, int fd, const struct sockaddr *sa,
-    socklen_t salen)
-{
-	(void)salen;
-	imap_on_accept(arg, fd, sa, true);
-}
-
 struct imap_server *
 imap_server_new(struct event_base *base, const struct store_config *cfg)
 {
@@ -729,12 +713,8 @@ imap_server_new(struct event_base *base, const struct store_config *cfg)
 bool
 imap_server_listen(struct imap_server *srv, struct tls_ctx *tls, char **err)
 {
-	srv->svc.tls = tls;
-	return listen_open_list(srv->svc.base, tls, "imap", srv->svc.cfg->imap_listen,
-	    false, imap_on_accept_plain, srv, &srv->svc.listeners, &srv->svc.nlisteners,
-	    err) &&
-	    listen_open_list(srv->svc.base, tls, "imap", srv->svc.cfg->imap_tls_listen,
-	    true, imap_on_accept_tls, srv, &srv->svc.listeners, &srv->svc.nlisteners, err);
+	return service_listen(&srv->svc, tls, srv->svc.cfg->imap_listen,
+	    srv->svc.cfg->imap_tls_listen, imap_on_accept, srv, err);
 }
 
 void

@@ -289,9 +289,9 @@ pop3_make_stamp(struct pop3_session *s)
 }
 
 static void
-pop3_on_accept(struct pop3_server *srv, int fd, const struct sockaddr *sa,
-    bool tls)
+pop3_on_accept(void *arg, int fd, const struct sockaddr *sa, bool tls)
 {
+	struct pop3_server *srv = arg;
 	const struct store_config *cfg = srv->svc.cfg;
 	struct pop3_session *s = xcalloc(1, sizeof(*s));
 
@@ -324,22 +324,6 @@ pop3_on_accept(struct pop3_server *srv, int fd, const struct sockaddr *sa,
 	bufferevent_enable(s->bev, EV_READ);
 }
 
-static void
-pop3_on_accept_plain(void *arg, int fd, const struct sockaddr *sa,
-    socklen_t salen)
-{
-	(void)salen;
-	pop3_on_accept(arg, fd, sa, false);
-}
-
-static void
-pop3_on_accept_tls(void *arg, int fd, const struct sockaddr *sa,
-    socklen_t salen)
-{
-	(void)salen;
-	pop3_on_accept(arg, fd, sa, true);
-}
-
 struct pop3_server *
 pop3_server_new(struct event_base *base, const struct store_config *cfg)
 {
@@ -352,12 +336,8 @@ pop3_server_new(struct event_base *base, const struct store_config *cfg)
 bool
 pop3_server_listen(struct pop3_server *srv, struct tls_ctx *tls, char **err)
 {
-	srv->svc.tls = tls;
-	return listen_open_list(srv->svc.base, tls, "pop", srv->svc.cfg->pop_listen,
-	    false, pop3_on_accept_plain, srv, &srv->svc.listeners, &srv->svc.nlisteners,
-	    err) &&
-	    listen_open_list(srv->svc.base, tls, "pop", srv->svc.cfg->pop_tls_listen,
-	    true, pop3_on_accept_tls, srv, &srv->svc.listeners, &srv->svc.nlisteners, err);
+	return service_listen(&srv->svc, tls, srv->svc.cfg->pop_listen,
+	    srv->svc.cfg->pop_tls_listen, pop3_on_accept, srv, err);
 }
 
 /* Sessions waiting for a command end now, deleting nothing (they never

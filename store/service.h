@@ -13,8 +13,13 @@ struct db;
 struct dir;
 struct event_base;
 struct evconnlistener;
+struct sockaddr;
 struct store_config;
 struct tls_ctx;
+
+/* A connection accepted for arg; tls: on one of the implicit-TLS ports. */
+typedef void service_accept_cb(void *arg, int fd, const struct sockaddr *sa,
+    bool tls);
 
 struct service {
 	const char *name;           /* "lmtp", "imap", "pop": for logs */
@@ -25,6 +30,8 @@ struct service {
 	struct tls_ctx *tls;        /* NULL: no TLS configured */
 	struct evconnlistener **listeners;
 	int nlisteners;
+	service_accept_cb *accept;
+	void *accept_arg;
 	int nsessions;
 	unsigned long next_id;
 	bool draining;
@@ -36,6 +43,11 @@ void service_init(struct service *svc, const char *name,
 void service_attach(struct service *svc, struct dir *dir, struct db *db);
 /* A reloaded configuration (the old one stays valid: never freed). */
 void service_set_config(struct service *svc, const struct store_config *cfg);
+/* Listen on the "host:port" lists plain and secure (implicit TLS, which
+ * needs tls), handing each connection to accept(arg, ...).  false and
+ * *err on the first failure. */
+bool service_listen(struct service *svc, struct tls_ctx *tls, char **plain,
+    char **secure, service_accept_cb *accept, void *arg, char **err);
 /* Stop accepting. */
 void service_stop_listening(struct service *svc);
 
