@@ -27,15 +27,18 @@ class SocketLines:
         line, self.buf = self.buf.split(b"\r\n", 1)
         return line.decode("utf-8", "replace")
 
-    def closed(self):
-        """Wait for the server to close (true), reading what it still sends."""
+    def closed(self, timeout=5):
+        """Whether the server closes the connection within timeout,
+        reading past what it still sends."""
         try:
-            self.sock.settimeout(5)
+            self.sock.settimeout(timeout)
             while True:
                 if not self.sock.recv(65536):
                     return True
-        except (OSError, socket.timeout):
-            return True
+        except socket.timeout:
+            return False
+        except OSError:
+            return True             # reset: closed as well
 
 
 class ProcessLines:
