@@ -48,7 +48,9 @@ class Lmtp:
         try:
             self.sock.settimeout(5)
             return self.sock.recv(1) == b""
-        except (ConnectionError, socket.timeout):
+        except socket.timeout:
+            return False            # still open
+        except ConnectionError:
             return True
 
     def deliver(self, sender, rcpts, message):
