@@ -208,19 +208,19 @@ static void
 imap_on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct imap_session *s = arg;
-	enum service_event ev = service_event(&s->srv->svc, bev, what, s->tls,
+	enum listen_event ev = listen_event(s->srv->svc.name, bev, what, s->tls,
 	    s->id, s->peer);
 
-	if (ev == SERVICE_EV_NONE)
+	if (ev == LISTEN_EV_NONE)
 		return;
-	if (ev == SERVICE_EV_IDLE && s->io != IMAP_IO_CLOSING) {
+	if (ev == LISTEN_EV_IDLE && s->io != IMAP_IO_CLOSING) {
 		imap_reply(s, "* BYE Autologout; idle for too long");
 		log_info("imap session=%lu peer=%s user=%s idle timeout", s->id,
 		    s->peer, s->user ? s->user : "-");
 		imap_close(s);
 		return;
 	}
-	if (ev == SERVICE_EV_EOF && s->io != IMAP_IO_CLOSING) {
+	if (ev == LISTEN_EV_EOF && s->io != IMAP_IO_CLOSING) {
 		s->peer_eof = true;
 		imap_read(s);
 		return;

@@ -100,19 +100,19 @@ static void
 lmtp_on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct lmtp_session *s = arg;
-	enum service_event ev = service_event(&s->srv->svc, bev, what, false,
+	enum listen_event ev = listen_event(s->srv->svc.name, bev, what, false,
 	    s->id, s->peer);
 
-	if (ev == SERVICE_EV_NONE)
+	if (ev == LISTEN_EV_NONE)
 		return;
-	if (ev == SERVICE_EV_IDLE && s->state != LMTP_CLOSING) {
+	if (ev == LISTEN_EV_IDLE && s->state != LMTP_CLOSING) {
 		lmtp_reply(s, "421 4.4.2 %s Idle timeout, closing connection",
 		    s->srv->svc.cfg->hostname);
 		log_info("lmtp session=%lu peer=%s idle timeout", s->id, s->peer);
 		lmtp_close(s);
 		return;
 	}
-	if (ev == SERVICE_EV_EOF && s->state != LMTP_CLOSING) {
+	if (ev == LISTEN_EV_EOF && s->state != LMTP_CLOSING) {
 		s->peer_eof = true;
 		lmtp_process(s);
 		return;

@@ -174,19 +174,19 @@ static void
 pop3_on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct pop3_session *s = arg;
-	enum service_event ev = service_event(&s->srv->svc, bev, what, s->tls,
+	enum listen_event ev = listen_event(s->srv->svc.name, bev, what, s->tls,
 	    s->id, s->peer);
 
-	if (ev == SERVICE_EV_NONE)
+	if (ev == LISTEN_EV_NONE)
 		return;
-	if (ev == SERVICE_EV_IDLE && s->io != POP3_IO_CLOSING) {
+	if (ev == LISTEN_EV_IDLE && s->io != POP3_IO_CLOSING) {
 		pop3_reply(s, "-ERR Disconnected for inactivity");
 		log_info("pop session=%lu peer=%s user=%s idle timeout", s->id,
 		    s->peer, s->user ? s->user : "-");
 		pop3_close(s);
 		return;
 	}
-	if (ev == SERVICE_EV_EOF && s->io != POP3_IO_CLOSING) {
+	if (ev == LISTEN_EV_EOF && s->io != POP3_IO_CLOSING) {
 		s->peer_eof = true;
 		pop3_read(s);
 		return;

@@ -4,8 +4,6 @@
  */
 #include "service.h"
 
-#include <errno.h>
-#include <event2/bufferevent.h>
 #include <string.h>
 
 #include "listen.h"
@@ -74,32 +72,4 @@ service_stop_listening(struct service *svc)
 {
 	listen_disable_all(svc->listeners, svc->nlisteners);
 	svc->draining = true;
-}
-
-enum service_event
-service_event(const struct service *svc, struct bufferevent *bev, short what,
-    bool tls, unsigned long id, const char *peer)
-{
-	if (what == BEV_EVENT_CONNECTED)
-		return SERVICE_EV_NONE;
-	if ((what & BEV_EVENT_ERROR) && tls) {
-		char why[256];
-		tls_error(bev, why, sizeof(why));
-		log_info("%s session=%lu peer=%s tls error: %s", svc->name, id,
-		    peer, why);
-	} else if (what & BEV_EVENT_ERROR) {
-		log_debug("%s session=%lu peer=%s error: %s", svc->name, id, peer,
-		    strerror(errno));
-	}
-	/* A write timeout means the peer stopped reading: a goodbye could
-	 * never drain (and with EV_WRITE off, would keep the session alive
-	 * for ever).  Only an idle read timeout gets one. */
-	if ((what & BEV_EVENT_TIMEOUT) && !(what & BEV_EVENT_WRITING))
-		return SERVICE_EV_IDLE;
-	/* A client may pipeline its last commands and shut down its side
-	 * (nc -N, scripts): what it sent is still answered, in order.  Over
-	 * TLS the end of input ends the session. */
-	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && !tls)
-		return SERVICE_EV_EOF;
-	return SERVICE_EV_GONE;
 }

@@ -51,18 +51,4 @@ bool service_listen(struct service *svc, struct tls_ctx *tls, char **plain,
 /* Stop accepting. */
 void service_stop_listening(struct service *svc);
 
-/* What a session's bufferevent event asks of it. */
-enum service_event {
-	SERVICE_EV_NONE,            /* nothing (a TLS handshake finished) */
-	SERVICE_EV_IDLE,            /* the read timeout: say goodbye, close */
-	SERVICE_EV_EOF,             /* the client half-closed a plain
-	                               connection: answer what it sent */
-	SERVICE_EV_GONE,            /* error, write timeout, TLS end: free */
-};
-struct bufferevent;
-/* Classify what, logging a TLS or socket error for session id. */
-enum service_event service_event(const struct service *svc,
-    struct bufferevent *bev, short what, bool tls, unsigned long id,
-    const char *peer);
-
 #endif

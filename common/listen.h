@@ -1,10 +1,12 @@
 /*
- * listen: what the store's protocol servers (LMTP, IMAP, POP3) share about
- * their sockets: opening a configured list of listeners, and handing a
- * plain session over to TLS once the reply to STARTTLS/STLS is out.
+ * listen: what every protocol server of the suite (the store's LMTP, IMAP
+ * and POP3, the mta's SMTP) shares about its sockets: opening a configured
+ * list of listeners, reading what a bufferevent event asks of a session,
+ * and handing a plain session over to TLS once the reply to
+ * STARTTLS/STLS is out.
  */
-#ifndef STORE_LISTEN_H
-#define STORE_LISTEN_H
+#ifndef COMMON_LISTEN_H
+#define COMMON_LISTEN_H
 
 #include <stdbool.h>
 
@@ -29,5 +31,17 @@ void listen_disable_all(struct evconnlistener **ls, int n);
  * NULL and the socket closed.  Logs with proto, session id and peer. */
 bool listen_starttls(struct tls_ctx *tls, struct bufferevent **bev,
     const char *proto, unsigned long id, const char *peer);
+
+/* What a session's bufferevent event asks of it. */
+enum listen_event {
+	LISTEN_EV_NONE,             /* nothing (a TLS handshake finished) */
+	LISTEN_EV_IDLE,             /* the read timeout: say goodbye, close */
+	LISTEN_EV_EOF,              /* the client half-closed a plain
+	                               connection: answer what it sent */
+	LISTEN_EV_GONE,             /* error, write timeout, TLS end: free */
+};
+/* Classify what, logging a TLS or socket error for session id of proto. */
+enum listen_event listen_event(const char *proto, struct bufferevent *bev,
+    short what, bool tls, unsigned long id, const char *peer);
 
 #endif

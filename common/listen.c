@@ -1,12 +1,15 @@
 /*
- * listen: listeners and the STARTTLS hand-over shared by the store's IMAP
- * and POP3 servers (see listen.h).  Failures at start-up are returned to
+ * listen: listeners, session events and the STARTTLS hand-over shared by
+ * the suite's protocol servers (see listen.h).  Failures at start-up are returned to
  * the caller (fatal there); a failed hand-over costs only its session.
  */
 #include "listen.h"
 
+#include <errno.h>
+#include <event2/bufferevent.h>
 #include <event2/listener.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "tls.h"
@@ -58,4 +61,32 @@ listen_starttls(struct tls_ctx *tls, struct bufferevent **bev,
 		log_warn("%s session=%lu peer=%s starttls discarded=%zu bytes "
 		    "sent before the handshake", proto, id, peer, discarded);
 	return true;
+}
+
+enum listen_event
+listen_event(const char *proto, struct bufferevent *bev, short what,
+    bool tls, unsigned long id, const char *peer)
+{
+	if (what == BEV_EVENT_CONNECTED)
+		return LISTEN_EV_NONE;
+	if ((what & BEV_EVENT_ERROR) && tls) {
+		char why[256];
+		tls_error(bev, why, sizeof(why));
+		log_info("%s session=%lu peer=%s tls error: %s", proto, id,
+		    peer, why);
+	} else if (what & BEV_EVENT_ERROR) {
+		log_debug("%s session=%lu peer=%s error: %s", proto, id, peer,
+		    strerror(errno));
+	}
+	/* A write timeout means the peer stopped reading: a goodbye could
+	 * never drain (and with EV_WRITE off, would keep the session alive
+	 * for ever).  Only an idle read timeout gets one. */
+	if ((what & BEV_EVENT_TIMEOUT) && !(what & BEV_EVENT_WRITING))
+		return LISTEN_EV_IDLE;
+	/* A client may pipeline its last commands and shut down its side
+	 * (nc -N, scripts): what it sent is still answered, in order.  Over
+	 * TLS the end of input ends the session. */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && !tls)
+		return LISTEN_EV_EOF;
+	return LISTEN_EV_GONE;
 }
