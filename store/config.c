@@ -10,25 +10,11 @@
 #include <strings.h>
 
 #include "conf.h"
+#include "local.h"
 #include "store.h"
 #include "xmalloc.h"
 
 static const struct conf_key store_keys[] = {
-	{ "local.hostname", CONF_STR, "localhost", "this host's name" },
-	{ "local.user", CONF_STR, NULL, "user to run as when started as root" },
-	{ "local.log.level", CONF_STR, "info", "debug, info, warn or err" },
-	{ "local.ldap.uri", CONF_LIST, "ldap://127.0.0.1:389", "directory servers, in order" },
-	{ "local.ldap.basedn", CONF_STR, "", "search base" },
-	{ "local.ldap.binddn", CONF_STR, NULL, "bind DN (empty: anonymous)" },
-	{ "local.ldap.bindpw", CONF_STR, NULL, "bind password" },
-	{ "local.ldap.loginfilter", CONF_STR, NULL, "finds a login's entry (%s %U %D)" },
-	{ "local.ldap.defaultdomain", CONF_STR, NULL, "domain of logins without @" },
-	{ "local.ldap.secretbinddn", CONF_STR, NULL, "may read userPassword (CRAM-MD5, APOP)" },
-	{ "local.ldap.secretbindpw", CONF_STR, NULL, "its password" },
-	{ "local.ldap.timeout", CONF_DURATION, "pt5s", "per request" },
-	{ "local.ldap.cache.size", CONF_INT, "10000", "cached answers" },
-	{ "local.ldap.cache.ttl", CONF_DURATION, "pt60s", "positive answers" },
-	{ "local.ldap.cache.negativettl", CONF_DURATION, "pt10s", "negative answers" },
 	{ "service.lmtp.listen", CONF_LIST, "127.0.0.1:24", "LMTP listeners" },
 	{ "service.lmtp.guaranteedlisten", CONF_LIST, "", "LMTP listeners that ignore quota" },
 	{ "service.lmtp.maxsessions", CONF_INT, "1000", "concurrent sessions" },
@@ -41,10 +27,6 @@ static const struct conf_key store_keys[] = {
 	{ "service.lmtp.idletimeout", CONF_DURATION, "pt5m", "idle session" },
 	{ "service.imap.listen", CONF_LIST, "", "IMAP listeners (143)" },
 	{ "service.imap.tlslisten", CONF_LIST, "", "IMAP listeners with implicit TLS (993)" },
-	{ "local.tls.certfile", CONF_STR, "", "PEM certificate chain" },
-	{ "local.tls.keyfile", CONF_STR, "", "PEM private key" },
-	{ "local.tls.minprotocol", CONF_STR, "TLSv1.2", "TLSv1.2 or TLSv1.3" },
-	{ "local.tls.ciphers", CONF_STR, NULL, "TLS <= 1.2 cipher list" },
 	{ "service.imap.maxsessions", CONF_INT, "10000", "concurrent sessions" },
 	{ "service.imap.maxsessionsperclient", CONF_INT, "100", "sessions per client address" },
 	{ "service.imap.maxsessionsperuser", CONF_INT, "50", "sessions per user" },
@@ -84,7 +66,7 @@ static const struct conf_key store_keys[] = {
 
 static const char *const store_namespaces[] = {
 	"store.", "service.lmtp.", "service.imap.", "service.pop.",
-	"local.ldap.", "local.tls.",
+	LOCAL_NAMESPACES,
 	NULL
 };
 
@@ -186,8 +168,8 @@ config_fill(struct store_config *cfg)
 {
 	struct conf *c = cfg->conf;
 
-	cfg->hostname = conf_str(c, "local.hostname");
-	cfg->run_user = conf_str(c, "local.user");
+	local_config_fill(&cfg->local, c);
+	cfg->hostname = cfg->local.hostname;
 	cfg->admin_listen = conf_str(c, "store.admin.listen");
 	cfg->mailhosts = conf_list(c, conf_str(c, "store.mailhosts") ?
 	    "store.mailhosts" : "local.hostname", NULL);
@@ -196,10 +178,6 @@ config_fill(struct store_config *cfg)
 	cfg->imap_tls_listen = conf_list(c, "service.imap.tlslisten", NULL);
 	cfg->pop_listen = conf_list(c, "service.pop.listen", NULL);
 	cfg->pop_tls_listen = conf_list(c, "service.pop.tlslisten", NULL);
-	cfg->tls_cert = conf_str(c, "local.tls.certfile");
-	cfg->tls_key = conf_str(c, "local.tls.keyfile");
-	cfg->tls_min_protocol = conf_str(c, "local.tls.minprotocol");
-	cfg->tls_ciphers = conf_str(c, "local.tls.ciphers");
 	cfg->lmtp_guaranteed_listen = conf_list(c,
 	    "service.lmtp.guaranteedlisten", NULL);
 	cfg->guaranteed_senders = conf_list(c, "store.guaranteedsenders", NULL);
@@ -210,19 +188,6 @@ config_fill(struct store_config *cfg)
 	cfg->quota_grace = conf_duration(c, "store.quotagraceperiod");
 	cfg->default_quota = conf_int(c, "store.defaultmailboxquota");
 	cfg->default_msgquota = conf_int(c, "store.defaultmessagequota");
-	cfg->ldap_uris = conf_list(c, "local.ldap.uri", &cfg->nldap_uris);
-	cfg->ldap_base = conf_str(c, "local.ldap.basedn");
-	cfg->ldap_binddn = conf_str(c, "local.ldap.binddn");
-	cfg->ldap_bindpw = conf_str(c, "local.ldap.bindpw");
-	cfg->ldap_login_filter = conf_str(c, "local.ldap.loginfilter");
-	cfg->ldap_secret_binddn = conf_str(c, "local.ldap.secretbinddn");
-	cfg->ldap_secret_bindpw = conf_str(c, "local.ldap.secretbindpw");
-	cfg->ldap_default_domain = conf_str(c, "local.ldap.defaultdomain");
-	cfg->ldap_timeout_ms = (int)conf_duration(c, "local.ldap.timeout") * 1000;
-	cfg->ldap_cache_size = (int)conf_int(c, "local.ldap.cache.size");
-	cfg->ldap_cache_ttl = (int)conf_duration(c, "local.ldap.cache.ttl");
-	cfg->ldap_negative_ttl = (int)conf_duration(c,
-	    "local.ldap.cache.negativettl");
 	conf_each(c, "store.partition.", config_add_partition, cfg);
 }
 
@@ -255,7 +220,8 @@ config_load(const char *path, char **errs)
 		free(cfg);
 		return NULL;
 	}
-	int nerr = conf_check(cfg->conf, store_keys, store_namespaces, errs);
+	cfg->keys = local_keys_join(store_keys);
+	int nerr = conf_check(cfg->conf, cfg->keys, store_namespaces, errs);
 	if (nerr == 0) {
 		config_fill(cfg);
 		nerr += config_fill_limits(cfg, errs);
@@ -282,13 +248,14 @@ config_free(struct store_config **cfgp)
 	conf_list_free(cfg->pop_tls_listen);
 	conf_list_free(cfg->guaranteed_senders);
 	conf_list_free(cfg->admins);
-	conf_list_free(cfg->ldap_uris);
+	local_config_clear(&cfg->local);
 	for (int i = 0; i < cfg->npartitions; i++) {
 		free(cfg->partitions[i].name);
 		free(cfg->partitions[i].path);
 	}
 	free(cfg->partitions);
 	conf_free(&cfg->conf);
+	free(cfg->keys);
 	free(cfg);
 	*cfgp = NULL;
 }

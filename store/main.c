@@ -25,6 +25,7 @@
 #include "admin.h"
 #include "conf.h"
 #include "dir.h"
+#include "local.h"
 #include "log.h"
 #include "proc.h"
 #include "service.h"
@@ -59,18 +60,6 @@ store_usage(void)
 	exit(2);
 }
 
-static void
-store_apply_log_level(const struct store_config *cfg)
-{
-	enum log_level level;
-	const char *name = conf_str(cfg->conf, "local.log.level");
-
-	if (name != NULL && log_level_parse(name, &level))
-		log_set_level(level);
-	else
-		log_warn("local.log.level: unknown level \"%s\"", name ? name : "");
-}
-
 static struct store_config *
 store_load_config(const char *path)
 {
@@ -94,49 +83,6 @@ store_prepare_partitions(const struct store_config *cfg)
 			    strerror(errno));
 		userarea_clean_tmp(&cfg->partitions[i]);
 	}
-}
-
-/* The TLS context, when a certificate is configured (fatal if broken). */
-static struct tls_ctx *
-store_tls_context(const struct store_config *cfg)
-{
-	struct tls_server_config tc = {
-		.cert_file = cfg->tls_cert, .key_file = cfg->tls_key,
-		.min_protocol = cfg->tls_min_protocol, .ciphers = cfg->tls_ciphers,
-	};
-	char *err = NULL;
-
-	if (*cfg->tls_cert == '\0' && *cfg->tls_key == '\0')
-		return NULL;
-	struct tls_ctx *ctx = tls_server_ctx_new(&tc, &err);
-	if (ctx == NULL)
-		log_fatal("%s", err);
-	return ctx;
-}
-
-static struct dir *
-store_open_directory(const struct store_config *cfg)
-{
-	struct dir_config dc = {
-		.uris = (const char *const *)cfg->ldap_uris,
-		.nuris = (size_t)cfg->nldap_uris,
-		.base = cfg->ldap_base,
-		.binddn = cfg->ldap_binddn,
-		.bindpw = cfg->ldap_bindpw,
-		.timeout_ms = cfg->ldap_timeout_ms,
-		.cache_max = (size_t)cfg->ldap_cache_size,
-		.cache_ttl_s = cfg->ldap_cache_ttl,
-		.negative_ttl_s = cfg->ldap_negative_ttl,
-		.login_filter = cfg->ldap_login_filter,
-		.default_domain = cfg->ldap_default_domain,
-		.secret_binddn = cfg->ldap_secret_binddn,
-		.secret_bindpw = cfg->ldap_secret_bindpw,
-	};
-	struct dir *dir = dir_new(store.base, &dc);
-
-	if (dir == NULL)
-		log_fatal("local.ldap.uri: no usable directory server");
-	return dir;
 }
 
 static int
@@ -201,7 +147,7 @@ store_on_reload(evutil_socket_t sig, short what, void *arg)
 		    "configuration", store.conf_path);
 		return;
 	}
-	store_apply_log_level(cfg);
+	local_apply_log_level(&cfg->local);
 	for (size_t i = 0; i < STORE_SERVICES; i++)
 		service_set_config(store.svc[i], cfg);
 	commit_set_config(cfg);
@@ -225,7 +171,7 @@ store_serve(bool foreground)
 	store.svc[0] = lmtp_server_service(store.lmtp);
 	store.svc[1] = imap_server_service(store.imap);
 	store.svc[2] = pop3_server_service(store.pop3);
-	store.tls = store_tls_context(cfg);
+	store.tls = local_tls_server(&cfg->local);
 	if (!lmtp_server_listen(store.lmtp, &err) ||
 	    !imap_server_listen(store.imap, store.tls, &err) ||
 	    !pop3_server_listen(store.pop3, store.tls, &err))
@@ -247,13 +193,13 @@ store_serve(bool foreground)
 	paths[0] = cfg->dbdir;
 	for (int i = 0; i < cfg->npartitions; i++)
 		paths[i + 1] = cfg->partitions[i].path;
-	if (!proc_drop_privileges(cfg->run_user, paths, &err))
+	if (!proc_drop_privileges(cfg->local.run_user, paths, &err))
 		log_fatal("%s", err);
 	free(paths);
 	store.metrics_src.lmtp = store.lmtp;
 	store.metrics_src.imap = store.imap;
 	store.metrics_src.pop3 = store.pop3;
-	store.metrics_src.dir = store_open_directory(cfg);
+	store.metrics_src.dir = local_dir_open(store.base, &cfg->local);
 	for (size_t i = 0; i < STORE_SERVICES; i++)
 		service_attach(store.svc[i], store.metrics_src.dir, db);
 	if (!commit_start(store.base, db, cfg))
@@ -302,7 +248,7 @@ main(int argc, char **argv)
 	proc_ignore_sigpipe();
 	if ((store.cfg = store_load_config(store.conf_path)) == NULL)
 		return 1;
-	store_apply_log_level(store.cfg);
+	local_apply_log_level(&store.cfg->local);
 	if (test_only) {
 		printf("%s: configuration ok\n", store.conf_path);
 		return 0;

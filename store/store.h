@@ -16,6 +16,8 @@
 
 #include <lmdb.h>
 
+#include "local.h"
+
 struct conf;
 struct db;
 struct dir;
@@ -33,7 +35,9 @@ struct partition {
 
 struct store_config {
 	struct conf *conf;          /* the parsed msg.conf; owns the strings */
-	const char *hostname;
+	struct conf_key *keys;      /* the store's keys and local_keys */
+	struct local_config local;  /* local.*: name, user, directory, TLS */
+	const char *hostname;       /* local.hostname */
 	char **mailhosts;           /* names this store answers to as mailHost */
 	char **lmtp_listen;         /* host:port */
 	char **lmtp_guaranteed_listen;
@@ -64,7 +68,6 @@ struct store_config {
 	int imap_max_bad_logins;
 	int imap_plaintext_min;     /* cipher bits passwords need; 0: no TLS */
 	char **imap_tls_listen;
-	const char *tls_cert, *tls_key, *tls_min_protocol, *tls_ciphers;
 	int imap_preauth_timeout, imap_idle_timeout;
 	/* POP3 */
 	char **pop_listen, **pop_tls_listen;
@@ -72,17 +75,8 @@ struct store_config {
 	int pop_max_line, pop_max_errors, pop_max_bad_logins;
 	int pop_plaintext_min;      /* cipher bits passwords need; 0: no TLS */
 	int pop_preauth_timeout, pop_idle_timeout;
-	const char *run_user;
 	char **admins;              /* store.admins: may log in for others */
 	const char *admin_listen;   /* "" when off */
-	/* directory */
-	char **ldap_uris;
-	int nldap_uris;
-	const char *ldap_base, *ldap_binddn, *ldap_bindpw;
-	const char *ldap_login_filter, *ldap_default_domain;
-	const char *ldap_secret_binddn, *ldap_secret_bindpw;
-	int ldap_timeout_ms, ldap_cache_ttl, ldap_negative_ttl;
-	int ldap_cache_size;
 };
 
 /* Load and validate; on failure returns NULL and the errors in *errs. */
