@@ -136,6 +136,20 @@ const char *dir_entry_get(const struct dir_entry *e, const char *attr);
 const char *const *dir_entry_values(const struct dir_entry *e,
     const char *attr, size_t *n);
 
+/* Whether the entry has objectClass cls (case-insensitive). */
+bool dir_entry_has_class(const struct dir_entry *e, const char *cls);
+
+/* What inetUserStatus and mailUserStatus together say of an account: the
+ * worse of the two; absent or "active" is active, an unknown value is
+ * inactive (temporary: mail waits rather than bounces). */
+enum dir_user_state {
+	DIR_USER_ACTIVE,
+	DIR_USER_INACTIVE,      /* inactive, or an unknown value */
+	DIR_USER_HOLD,          /* mailUserStatus=hold: mail is held */
+	DIR_USER_DELETED,       /* deleted or removed: refuse for good */
+};
+enum dir_user_state dir_entry_user_state(const struct dir_entry *e);
+
 /* RFC 4515 escaping of an assertion value: returns a new string. */
 char *dir_filter_escape(const char *value);
 

@@ -237,3 +237,36 @@ dir_answer_unref(struct dir_answer **ap)
 	free(a->entries);
 	free(a);
 }
+
+bool
+dir_entry_has_class(const struct dir_entry *e, const char *cls)
+{
+	size_t n;
+	const char *const *v = dir_entry_values(e, "objectClass", &n);
+
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(v[i], cls) == 0)
+			return true;
+	return false;
+}
+
+static enum dir_user_state
+dir_entry_state_of(const char *status)
+{
+	if (status == NULL || *status == '\0' || strcasecmp(status, "active") == 0)
+		return DIR_USER_ACTIVE;
+	if (strcasecmp(status, "deleted") == 0 || strcasecmp(status, "removed") == 0)
+		return DIR_USER_DELETED;
+	if (strcasecmp(status, "hold") == 0)
+		return DIR_USER_HOLD;
+	return DIR_USER_INACTIVE;
+}
+
+enum dir_user_state
+dir_entry_user_state(const struct dir_entry *e)
+{
+	enum dir_user_state a = dir_entry_state_of(dir_entry_get(e, "inetUserStatus"));
+	enum dir_user_state b = dir_entry_state_of(dir_entry_get(e, "mailUserStatus"));
+
+	return a > b ? a : b;
+}

@@ -34,26 +34,15 @@ user_key(const char *uid, const char *mail, char *buf, size_t len)
 	return true;
 }
 
-static bool
-user_has_class(const struct dir_entry *e, const char *cls)
-{
-	size_t n;
-	const char *const *v = dir_entry_values(e, "objectClass", &n);
-
-	for (size_t i = 0; i < n; i++)
-		if (strcasecmp(v[i], cls) == 0)
-			return true;
-	return false;
-}
-
+/* The store has no hold queue: a held account's mail waits at the MTA. */
 static enum user_verdict
-user_status(const char *status)
+user_state(const struct dir_entry *e)
 {
-	if (status == NULL || *status == '\0' || strcasecmp(status, "active") == 0)
-		return USER_OK;
-	if (strcasecmp(status, "deleted") == 0 || strcasecmp(status, "removed") == 0)
-		return USER_DISABLED;
-	return USER_INACTIVE;
+	switch (dir_entry_user_state(e)) {
+	case DIR_USER_ACTIVE: return USER_OK;
+	case DIR_USER_DELETED: return USER_DISABLED;
+	default: return USER_INACTIVE;
+	}
 }
 
 enum user_verdict
@@ -64,10 +53,10 @@ user_from_entry(const struct store_config *cfg, const struct dir_entry *e,
 	const char *host, *pname;
 
 	memset(u, 0, sizeof(*u));
-	if (user_has_class(e, "inetMailGroup") && !user_has_class(e, "inetMailUser"))
+	if (dir_entry_has_class(e, "inetMailGroup") &&
+	    !dir_entry_has_class(e, "inetMailUser"))
 		return USER_NOT_MAILBOX;
-	if ((v = user_status(dir_entry_get(e, "inetUserStatus"))) != USER_OK ||
-	    (v = user_status(dir_entry_get(e, "mailUserStatus"))) != USER_OK)
+	if ((v = user_state(e)) != USER_OK)
 		return v;
 	host = dir_entry_get(e, "mailHost");
 	if (host == NULL || !config_is_mailhost(cfg, host))
