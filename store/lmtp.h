@@ -9,9 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "msg_header.h"
+#include "msg_intake.h"
 #include "net.h"
-#include "smtp_data.h"
 #include "service.h"
 #include "store.h"
 
@@ -36,11 +35,7 @@ struct lmtp_message {
 	int fd;
 	char *path;
 	const struct partition *part;
-	uint64_t size;
-	bool too_big;
-	int write_errno;
-	struct smtp_data dec;
-	struct msg_header_scan hdr;
+	struct msg_intake in;           /* size, header, refusal */
 	char buf[65536];
 	size_t buflen;
 };

@@ -24,8 +24,6 @@
 #include "lmtp.h"
 #include "xmalloc.h"
 
-#define LMTP_DECODE_CHUNK 16384
-
 void
 lmtp_message_free(struct lmtp_message **mp)
 {
@@ -39,55 +37,57 @@ lmtp_message_free(struct lmtp_message **mp)
 		unlink(m->path);
 		free(m->path);
 	}
-	msg_header_scan_free(&m->hdr);
+	msg_intake_free(&m->in);
 	free(m);
 	*mp = NULL;
 }
 
-static void
+static int
 lmtp_message_write(struct lmtp_message *m, const char *p, size_t len)
 {
-	while (len > 0 && m->write_errno == 0) {
+	while (len > 0) {
 		ssize_t n = write(m->fd, p, len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
-			m->write_errno = errno;
 			log_err("write(\"%s\"): %s", m->path, strerror(errno));
-			break;
+			return errno;
 		}
 		p += n;
 		len -= (size_t)n;
 	}
+	return 0;
 }
 
-static void
+static int
 lmtp_message_flush(struct lmtp_message *m)
 {
-	lmtp_message_write(m, m->buf, m->buflen);
+	int err = lmtp_message_write(m, m->buf, m->buflen);
+
 	m->buflen = 0;
+	return err;
 }
 
-/* Append decoded message bytes, within the size limit. */
+/* msg_intake's sink: 64 KiB writes. */
+static int
+lmtp_message_sink(void *arg, const char *data, size_t n)
+{
+	struct lmtp_message *m = arg;
+	int err;
+
+	if (m->buflen + n > sizeof(m->buf) && (err = lmtp_message_flush(m)) != 0)
+		return err;
+	if (n >= sizeof(m->buf))
+		return lmtp_message_write(m, data, n);
+	memcpy(m->buf + m->buflen, data, n);
+	m->buflen += n;
+	return 0;
+}
+
 static void
 lmtp_message_add(struct lmtp_session *s, const char *data, size_t n)
 {
-	struct lmtp_message *m = s->msg;
-
-	m->size += n;
-	if (m->size > s->srv->svc.cfg->max_msg_size)
-		m->too_big = true;
-	if (m->too_big || m->write_errno != 0)
-		return;
-	msg_header_scan_feed(&m->hdr, data, n);
-	if (m->buflen + n > sizeof(m->buf))
-		lmtp_message_flush(m);
-	if (n >= sizeof(m->buf)) {
-		lmtp_message_write(m, data, n);
-		return;
-	}
-	memcpy(m->buf + m->buflen, data, n);
-	m->buflen += n;
+	msg_intake_add(&s->msg->in, data, n);
 }
 
 /* The trace fields every delivered message starts with. */
@@ -120,9 +120,12 @@ lmtp_message_start(struct lmtp_session *s, bool raw)
 	userarea_tmp_dir(m->part, dir, sizeof(dir));
 	m->path = xasprintf("%s/%ld.%lu.%lu", dir, (long)getpid(), s->id, ++seq);
 	m->fd = open(m->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	msg_header_scan_init(&m->hdr, (size_t)cfg->max_header_size,
-	    (size_t)cfg->max_header_fields);
-	smtp_data_init(&m->dec, raw);
+	struct msg_intake_limits lim = {
+		.max_size = cfg->max_msg_size,
+		.max_header = (size_t)cfg->max_header_size,
+		.max_fields = (size_t)cfg->max_header_fields,
+	};
+	msg_intake_init(&m->in, raw, &lim, lmtp_message_sink, m);
 	s->msg = m;
 	if (m->fd == -1) {
 		log_err("open(\"%s\"): %s", m->path, strerror(errno));
@@ -139,25 +142,12 @@ lmtp_message_start(struct lmtp_session *s, bool raw)
 static bool
 lmtp_decode_available(struct lmtp_session *s, size_t limit)
 {
-	struct evbuffer *in = bufferevent_get_input(s->bev);
-	char out[2 * LMTP_DECODE_CHUNK + 2];
+	size_t used = msg_intake_read(&s->msg->in, bufferevent_get_input(s->bev),
+	    limit);
 
-	while (limit > 0 && evbuffer_get_length(in) > 0 && !s->msg->dec.done) {
-		size_t want = limit < LMTP_DECODE_CHUNK ? limit : LMTP_DECODE_CHUNK;
-		unsigned char *p = evbuffer_pullup(in,
-		    (ev_ssize_t)(want < evbuffer_get_length(in) ? want
-		                 : evbuffer_get_length(in)));
-		size_t have = evbuffer_get_length(in) < want ?
-		    evbuffer_get_length(in) : want, outlen;
-		size_t used = smtp_data_decode(&s->msg->dec, (const char *)p, have,
-		    out, &outlen);
-		evbuffer_drain(in, used);
-		limit -= used;
-		if (s->bdat_left > 0)
-			s->bdat_left -= used;
-		lmtp_message_add(s, out, outlen);
-	}
-	return s->msg->dec.done;
+	if (s->bdat_left > 0)
+		s->bdat_left -= used;
+	return msg_intake_done(&s->msg->in);
 }
 
 /* Count one per-recipient answer to the message. */
@@ -181,23 +171,6 @@ lmtp_reply_all(struct lmtp_session *s, const char *reply)
 		lmtp_reply(s, "%s", reply);
 		lmtp_count(*reply == '4' ? 400 : 500, 0);
 	}
-}
-
-/* Why the received message cannot be delivered, or NULL. */
-static const char *
-lmtp_message_refusal(struct lmtp_session *s)
-{
-	struct lmtp_message *m = s->msg;
-
-	if (m->too_big)
-		return "552 5.3.4 Message size exceeds fixed limit";
-	if (m->write_errno != 0)
-		return "452 4.3.1 Insufficient system storage";
-	if (m->hdr.over_limit)
-		return "552 5.3.4 Message header exceeds limits";
-	if (m->dec.nuls > 0)
-		return "554 5.6.0 Message contains NUL octets";
-	return NULL;
 }
 
 static void
@@ -227,13 +200,10 @@ lmtp_message_end(struct lmtp_session *s)
 	struct lmtp_message *m = s->msg;
 	const char *refusal;
 
-	char tail[2];
-	size_t n = smtp_data_finish(&m->dec, tail);
-	if (n > 0)
-		lmtp_message_add(s, tail, n);
-	msg_header_scan_finish(&m->hdr);
-	lmtp_message_flush(m);
-	if ((refusal = lmtp_message_refusal(s)) != NULL) {
+	msg_intake_finish(&m->in);
+	if (m->in.sink_errno == 0)
+		m->in.sink_errno = lmtp_message_flush(m);
+	if ((refusal = msg_intake_refusal(&m->in)) != NULL) {
 		lmtp_reply_all(s, refusal);
 		log_info("lmtp session=%lu from=<%s> refused: %s", s->id, s->from,
 		    refusal);
@@ -245,10 +215,11 @@ lmtp_message_end(struct lmtp_session *s)
 	req->fd = m->fd;
 	req->tmp_path = m->path;
 	req->part = m->part;
-	req->size = m->size;
+	req->size = m->in.size;
 	req->internaldate = time(NULL);
-	req->header_size = (uint32_t)m->hdr.len;
-	req->envelope = mindex_envelope(m->hdr.buf, m->hdr.len, &req->envlen);
+	req->header_size = (uint32_t)m->in.hdr.len;
+	req->envelope = mindex_envelope(m->in.hdr.buf, m->in.hdr.len,
+	    &req->envlen);
 	req->guaranteed = s->guaranteed;
 	req->rcpts = s->rcpts;
 	req->nrcpts = s->nrcpts;
@@ -304,7 +275,7 @@ lmtp_bdat_input(struct lmtp_session *s)
 			lmtp_reset(s);
 	} else if (s->bdat_last) {
 		lmtp_message_end(s);
-	} else if (s->msg->too_big) {
+	} else if (s->msg->in.too_big) {
 		/* RFC 3030: the client must not send more chunks; any that
 		 * come are dropped until LAST or RSET. */
 		lmtp_reply(s, "552 5.3.4 Message size exceeds fixed limit");
@@ -312,6 +283,6 @@ lmtp_bdat_input(struct lmtp_session *s)
 		s->bdat_refusal = "552 5.3.4 Message size exceeds fixed limit";
 	} else {
 		lmtp_reply(s, "250 2.0.0 %llu octets received",
-		    (unsigned long long)s->msg->size);
+		    (unsigned long long)s->msg->in.size);
 	}
 }
