@@ -5,7 +5,8 @@ t/mta/KIND/NAME.in is parsed as KIND (imta, mappings, aliases, jobctl) and
 the output must equal NAME.ref byte for byte: the canonical dump for
 ok-*.in (exit 0), the "file:line: message" list for bad-*.in (exit 1).
 A dump must parse to itself.  The shipped samples in conf/mta/ are checked
-against t/mta/conf/, and t/mta/*.probes apply mapping tables to probes.
+against t/mta/conf/, t/mta/*.probes apply mapping tables to probes, and
+t/mta/rewrite/NAME.probes run the rewrite engine against NAME.cnf.
 Set MTA_GOLDEN_UPDATE=1 to rewrite the .ref files (then read the diff)."""
 import glob
 import os
@@ -81,3 +82,14 @@ def test_probes(probes):
             assert rc == 0, answer
             out.append(line.rstrip("\n") + "\n    " + answer)
     compare("".join(out), probes[:-len(".probes")] + ".ref")
+
+
+@pytest.mark.parametrize("probes", sorted(glob.glob(os.path.join(ROOT, "t", "mta", "rewrite", "*.probes"))),
+                         ids=os.path.basename)
+def test_rewrite(probes):
+    """`mtaconf rewrite NAME.cnf NAME.probes`: each probe line, the
+    engine's trace and its result; the whole output must equal NAME.ref."""
+    base = probes[:-len(".probes")]
+    rc, out = run("rewrite", os.path.relpath(base + ".cnf", ROOT), os.path.relpath(probes, ROOT))
+    assert rc == 0, out
+    compare(out, base + ".ref")
