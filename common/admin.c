@@ -116,3 +116,11 @@ admin_metric(struct evbuffer *out, const char *name, const char *labels,
 	else
 		evbuffer_add_printf(out, "%s %llu\n", name, value);
 }
+
+void
+admin_metric_one(struct evbuffer *out, const char *name, const char *type,
+    const char *help, unsigned long long value)
+{
+	admin_metric_help(out, name, type, help);
+	admin_metric(out, name, NULL, value);
+}

@@ -32,5 +32,8 @@ void admin_metric_help(struct evbuffer *out, const char *name,
     const char *type, const char *help);
 void admin_metric(struct evbuffer *out, const char *name, const char *labels,
     unsigned long long value);
+/* A metric of one sample: its help and type lines, then the value. */
+void admin_metric_one(struct evbuffer *out, const char *name, const char *type,
+    const char *help, unsigned long long value);
 
 #endif

@@ -12,14 +12,6 @@
 
 struct store_stats store_stats;
 
-static void
-metric1(struct evbuffer *out, const char *name, const char *type,
-    const char *help, unsigned long long v)
-{
-	admin_metric_help(out, name, type, help);
-	admin_metric(out, name, NULL, v);
-}
-
 void
 store_metrics(void *arg, struct evbuffer *out)
 {
@@ -27,15 +19,15 @@ store_metrics(void *arg, struct evbuffer *out)
 	struct dir_stats ds;
 	unsigned long long batches, reqs;
 
-	metric1(out, "store_lmtp_sessions", "gauge", "Open LMTP sessions.",
+	admin_metric_one(out, "store_lmtp_sessions", "gauge", "Open LMTP sessions.",
 	    (unsigned long long)lmtp_server_service(src->lmtp)->nsessions);
-	metric1(out, "store_imap_sessions", "gauge", "Open IMAP sessions.",
+	admin_metric_one(out, "store_imap_sessions", "gauge", "Open IMAP sessions.",
 	    (unsigned long long)imap_server_service(src->imap)->nsessions);
-	metric1(out, "store_pop3_sessions", "gauge", "Open POP3 sessions.",
+	admin_metric_one(out, "store_pop3_sessions", "gauge", "Open POP3 sessions.",
 	    (unsigned long long)pop3_server_service(src->pop3)->nsessions);
-	metric1(out, "store_lmtp_sessions_total", "counter",
+	admin_metric_one(out, "store_lmtp_sessions_total", "counter",
 	    "LMTP sessions accepted.", store_stats.sessions);
-	metric1(out, "store_lmtp_sessions_refused_total", "counter",
+	admin_metric_one(out, "store_lmtp_sessions_refused_total", "counter",
 	    "LMTP sessions refused at connect (maxsessions).",
 	    store_stats.sessions_refused);
 	admin_metric_help(out, "store_lmtp_rcpt_total", "counter",
@@ -48,20 +40,20 @@ store_metrics(void *arg, struct evbuffer *out)
 	admin_metric(out, "store_deliveries_total", "result=\"delivered\"", store_stats.delivered);
 	admin_metric(out, "store_deliveries_total", "result=\"deferred\"", store_stats.deferred);
 	admin_metric(out, "store_deliveries_total", "result=\"refused\"", store_stats.refused);
-	metric1(out, "store_delivered_bytes_total", "counter",
+	admin_metric_one(out, "store_delivered_bytes_total", "counter",
 	    "Bytes of delivered messages, once per recipient.", store_stats.bytes);
 	commit_counts(&batches, &reqs);
-	metric1(out, "store_commit_batches_total", "counter",
+	admin_metric_one(out, "store_commit_batches_total", "counter",
 	    "Group commits (one LMDB transaction each).", batches);
-	metric1(out, "store_commit_messages_total", "counter",
+	admin_metric_one(out, "store_commit_messages_total", "counter",
 	    "Messages made durable by group commits.", reqs);
 	if (src->dir != NULL) {
 		dir_get_stats(src->dir, &ds);
-		metric1(out, "store_ldap_requests_total", "counter",
+		admin_metric_one(out, "store_ldap_requests_total", "counter",
 		    "Directory lookups.", ds.requests);
-		metric1(out, "store_ldap_cache_hits_total", "counter",
+		admin_metric_one(out, "store_ldap_cache_hits_total", "counter",
 		    "Directory lookups answered from the cache.", ds.cache_hits);
-		metric1(out, "store_ldap_errors_total", "counter",
+		admin_metric_one(out, "store_ldap_errors_total", "counter",
 		    "Directory lookups that found no server.", ds.errors);
 		struct dir_auth_stats as;
 		dir_get_auth_stats(src->dir, &as);
