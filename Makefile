@@ -25,7 +25,7 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
 COMMON_SRC := $(wildcard common/*.c)
 STORE_SRC  := $(wildcard store/*.c)
-MTA_SRC    := $(wildcard mta/*.c)
+MTA_SRC    := $(filter-out mta/main.c,$(wildcard mta/*.c))
 UNIT_SRC   := $(wildcard t/unit/test_*.c)
 TOOL_SRC   := $(wildcard t/tools/*.c)
 
@@ -36,7 +36,7 @@ UNIT_BIN   := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/%)
 TOOL_BIN   := $(TOOL_SRC:t/tools/%.c=$(BUILD)/t/tools/%)
 LIBCOMMON  := $(BUILD)/libcommon.a
 LIBMTA     := $(BUILD)/libmta.a
-DAEMONS    := $(BUILD)/bin/store
+DAEMONS    := $(BUILD)/bin/store $(BUILD)/bin/mta
 
 # Keep objects of tests and tools: make removes chained intermediates.
 .SECONDARY:
@@ -64,6 +64,10 @@ $(BUILD)/obj/t/unit/test_mta_%.o $(BUILD)/obj/t/tools/mta%.o: SUITE_CFLAGS += -I
 $(BUILD)/bin/store: $(STORE_OBJ) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(STORE_OBJ) $(LIBCOMMON) $(LDLIBS)
+
+$(BUILD)/bin/mta: $(BUILD)/obj/mta/main.o $(LIBMTA) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBMTA) $(LIBCOMMON) $(LDLIBS)
 
 $(BUILD)/t/%: $(BUILD)/obj/t/unit/%.o $(LIBMTA) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
@@ -111,4 +115,5 @@ clean:
 	rm -rf build build-asan run
 
 -include $(COMMON_OBJ:.o=.d) $(STORE_OBJ:.o=.d) $(MTA_OBJ:.o=.d) \
+  $(BUILD)/obj/mta/main.d \
   $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d)

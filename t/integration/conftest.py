@@ -73,3 +73,26 @@ def deliver(st, user, subjects, **kw):
         assert data and data[0][0] == 250, data
     c.cmd("QUIT")
     c.close()
+
+
+@pytest.fixture
+def make_mta(tmp_path, slapd):
+    """Factory for mtas on the shared directory; all stopped at the end."""
+    from mta import Mta
+    made = []
+
+    def make(host="127.0.0.1", start=True, **kw):
+        kw.setdefault("slapd", slapd)
+        m = Mta(tmp_path / f"mta-{len(made)}", host=host, **kw)
+        made.append(m)
+        return m.start() if start else m
+
+    yield make
+    for m in made:
+        m.stop()
+
+
+@pytest.fixture
+def mta(make_mta):
+    """An mta with the shipped sample configuration on 127.0.0.1."""
+    return make_mta()

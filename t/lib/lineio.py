@@ -11,8 +11,10 @@ import time
 class SocketLines:
     """A plain TCP connection read a CRLF-ended line at a time."""
 
-    def __init__(self, addr, timeout=10):
-        self.sock = socket.create_connection(addr, timeout=timeout)
+    def __init__(self, addr, timeout=10, source=None):
+        self.sock = socket.create_connection(
+            addr, timeout=timeout,
+            source_address=(source, 0) if source else None)
         self.buf = b""
 
     def send(self, data):

@@ -1,0 +1,103 @@
+/*
+ * track: the seed's message tracking log, one line per event with the
+ * queue id, the channels, the envelope and the size, for the operator who
+ * must answer "what happened to my mail":
+ *
+ *   2026-11-22T10:15:02Z E id=0K1... src=tcp_local dst=lmtp
+ *       from=<a@example.net> to=<b@example.com>,<c@example.com> size=4096
+ *       client=192.0.2.1 auth=-
+ *
+ * E is an enqueue (here); jobctl adds D (dequeue), S (delivered), Q
+ * (deferred), R (returned).  Addresses are written as the queue writes
+ * them (xtext inside <>), so a line never holds a space of the sender's
+ * making.  The file is opened for append; a write error is logged once
+ * and mail flow carries on (the queue, not this log, is the record).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "mta.h"
+#include "xmalloc.h"
+
+static FILE *track_file;
+static bool track_failed;
+
+bool
+track_open(const char *path, char **err)
+{
+	FILE *f = NULL;
+
+	if (path != NULL && *path != '\0' && (f = fopen(path, "ae")) == NULL) {
+		*err = xasprintf("fopen(\"%s\"): %s", path, strerror(errno));
+		return false;
+	}
+	track_close();
+	track_file = f;
+	track_failed = false;
+	return true;
+}
+
+void
+track_close(void)
+{
+	if (track_file != NULL)
+		fclose(track_file);
+	track_file = NULL;
+}
+
+/* A value as xtext (RFC 3461): no spaces, no control characters. */
+static void
+track_xtext(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p > 32 && *p < 127 && *p != '+' && *p != '=')
+			fputc(*p, f);
+		else
+			fprintf(f, "+%02X", *p);
+	}
+}
+
+char *
+track_enqueue_line(const struct queue_env *env, const char *id,
+    const struct queue_dest *d)
+{
+	char stamp[32], *line = NULL;
+	size_t len = 0;
+	time_t now = time(NULL);
+	struct tm tm;
+	FILE *f = open_memstream(&line, &len);
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(f, "%s E id=%s src=%s dst=%s from=<", stamp, id, env->source,
+	    d->channel);
+	track_xtext(f, env->from);
+	fputs("> to=", f);
+	for (size_t i = 0; i < d->nrcpts; i++) {
+		fputs(i ? ",<" : "<", f);
+		track_xtext(f, d->rcpts[i].address);
+		fputc('>', f);
+	}
+	fprintf(f, " size=%llu client=%s auth=", (unsigned long long)env->size,
+	    env->client_addr ? env->client_addr : "-");
+	track_xtext(f, env->auth ? env->auth : "-");
+	fputc('\n', f);
+	fclose(f);
+	return line;
+}
+
+void
+track_write(const char *lines)
+{
+	if (track_file == NULL || lines == NULL)
+		return;
+	fputs(lines, track_file);
+	if (fflush(track_file) != 0 && !track_failed) {
+		track_failed = true;
+		log_err("tracking log: write: %s", strerror(errno));
+	}
+}
