@@ -248,6 +248,7 @@ dir_req_destroy(struct dir_req *req)
 		free(req->secret);
 	}
 	free(req->filter);
+	free(req->base);
 	free(req->key);
 	free(req);
 }
@@ -337,8 +338,8 @@ dir_chan_flush(struct dir_chan *ch)
 	while (dir_conn_can_send(&ch->conn) && ch->ninflight < DIR_MAX_INFLIGHT &&
 	    (req = TAILQ_FIRST(&ch->queue)) != NULL) {
 		msgid = -1;
-		rc = ldap_search_ext(ch->conn.ld, dir->base, LDAP_SCOPE_SUBTREE,
-		    req->filter, req->attrs, 0, NULL, NULL, &limit,
+		rc = ldap_search_ext(ch->conn.ld, req->base ? req->base : dir->base,
+		    req->scope, req->filter, req->attrs, 0, NULL, NULL, &limit,
 		    DIR_SIZELIMIT, &msgid);
 		switch (rc) {
 		case LDAP_SUCCESS:
@@ -623,6 +624,7 @@ dir_req_new(struct dir *dir, enum dir_req_kind kind, struct dir_chan *chan,
 	req->kind = kind;
 	req->chan = chan;
 	req->filter = filter;
+	req->scope = LDAP_SCOPE_SUBTREE;
 	req->attrs = attrs;
 	req->own_attrs = own_attrs;
 	req->msgid = -1;
@@ -757,13 +759,27 @@ struct dir_req *
 dir_search(struct dir *dir, const char *filter, const char *const *attrs,
     dir_cb *cb, void *arg)
 {
+	return dir_search_at(dir, NULL, DIR_SCOPE_SUB, filter, attrs, cb, arg);
+}
+
+struct dir_req *
+dir_search_at(struct dir *dir, const char *base, enum dir_scope scope,
+    const char *filter, const char *const *attrs, dir_cb *cb, void *arg)
+{
+	static const int scopes[] = { LDAP_SCOPE_BASE, LDAP_SCOPE_ONELEVEL,
+		LDAP_SCOPE_SUBTREE };
 	struct dir_req *req;
 	char *key = NULL;
 	char **copy;
 
 	dir->stats.requests++;
-	if (dir->cache != NULL)
-		key = dir_search_key(filter, attrs);
+	if (dir->cache != NULL) {
+		char *k = dir_search_key(filter, attrs);
+		key = base == NULL ? k :
+		    xasprintf("%s\n%d\n%s", k, (int)scope, base);
+		if (key != k)
+			free(k);
+	}
 	if (dir_req_from_cache(dir, key, cb, arg)) {
 		free(key);
 		return NULL;
@@ -771,6 +787,8 @@ dir_search(struct dir *dir, const char *filter, const char *const *attrs,
 	copy = dir_attrs_copy(attrs);
 	req = dir_req_new(dir, DIR_REQ_SEARCH, &dir->search, xstrdup(filter),
 	    copy, copy != NULL);
+	req->base = base ? xstrdup(base) : NULL;
+	req->scope = scopes[scope];
 	req->cb = cb;
 	req->arg = arg;
 	return dir_req_start(req, key);

@@ -121,6 +121,19 @@ struct dir_req *dir_find_user(struct dir *dir, const char *address,
 struct dir_req *dir_search(struct dir *dir, const char *filter,
     const char *const *attrs, dir_cb *cb, void *arg);
 
+/* The same at another base (a group's member DN, a memberURL's base),
+ * with a scope. */
+enum dir_scope { DIR_SCOPE_BASE, DIR_SCOPE_ONE, DIR_SCOPE_SUB };
+struct dir_req *dir_search_at(struct dir *dir, const char *base,
+    enum dir_scope scope, const char *filter, const char *const *attrs,
+    dir_cb *cb, void *arg);
+
+/* An LDAP URL (RFC 4516, a group's memberURL): its base DN (decoded),
+ * scope (base when absent) and filter ("(objectClass=*)" when absent);
+ * false when malformed.  The caller frees *base and *filter. */
+bool dir_url_parse(const char *url, char **base, enum dir_scope *scope,
+    char **filter);
+
 /* Cancel a pending request: its callback will not run; *req is cleared.
  * A NULL *req is allowed. */
 void dir_cancel(struct dir_req **req);

@@ -146,3 +146,22 @@ dir_filter_login(const char *fmt, const char *login)
 		free((char *)vals[i]);
 	return f;
 }
+
+bool
+dir_url_parse(const char *url, char **base, enum dir_scope *scope,
+    char **filter)
+{
+	LDAPURLDesc *lud = NULL;
+
+	if (ldap_url_parse(url, &lud) != LDAP_URL_SUCCESS)
+		return false;
+	*base = xstrdup(lud->lud_dn ? lud->lud_dn : "");
+	*filter = xstrdup(lud->lud_filter ? lud->lud_filter : "(objectClass=*)");
+	switch (lud->lud_scope) {
+	case LDAP_SCOPE_BASE: *scope = DIR_SCOPE_BASE; break;
+	case LDAP_SCOPE_ONELEVEL: *scope = DIR_SCOPE_ONE; break;
+	default: *scope = DIR_SCOPE_SUB; break;
+	}
+	ldap_free_urldesc(lud);
+	return true;
+}

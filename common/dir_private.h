@@ -225,6 +225,8 @@ struct dir_req {
 	struct dir_req_list *list;      /* the list of dir that holds us */
 	TAILQ_ENTRY(dir_req) link;
 	char *filter;
+	char *base;                     /* NULL: the configured base */
+	int scope;                      /* LDAP_SCOPE_*; subtree by default */
 	char **attrs;                   /* NULL: all */
 	bool own_attrs;
 	char *key;                      /* cache key; NULL: not cached */

@@ -88,6 +88,43 @@ test_user_filter_injection(void)
 	free(f);
 }
 
+/* memberURL values as groups carry them. */
+static void
+test_url_parse(void)
+{
+	static const struct {
+		const char *url;
+		bool ok;
+		const char *base, *filter;
+		enum dir_scope scope;
+	} cases[] = {
+		{ "ldap:///ou=People,o=example.org,dc=example,dc=com??one?(objectClass=inetMailUser)",
+		  true, "ou=People,o=example.org,dc=example,dc=com",
+		  "(objectClass=inetMailUser)", DIR_SCOPE_ONE },
+		{ "ldap:///o=x??sub?(mail=*)", true, "o=x", "(mail=*)", DIR_SCOPE_SUB },
+		{ "ldap:///cn=a%20b,o=x", true, "cn=a b,o=x", "(objectClass=*)",
+		  DIR_SCOPE_BASE },
+		{ "ldap://host:389/o=x??base", true, "o=x", "(objectClass=*)",
+		  DIR_SCOPE_BASE },
+		{ "mailto:alice@example.com", false, NULL, NULL, DIR_SCOPE_BASE },
+		{ "ldap:///o=x??nonsense?(a=b)", false, NULL, NULL, DIR_SCOPE_BASE },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *base = NULL, *filter = NULL;
+		enum dir_scope scope = DIR_SCOPE_SUB;
+		bool ok = dir_url_parse(cases[i].url, &base, &scope, &filter);
+		CHECK(ok == cases[i].ok);
+		if (ok && cases[i].ok) {
+			CHECK_STR(base, cases[i].base);
+			CHECK_STR(filter, cases[i].filter);
+			CHECK(scope == cases[i].scope);
+		}
+		free(base);
+		free(filter);
+	}
+}
+
 int
 main(void)
 {
@@ -95,5 +132,6 @@ main(void)
 	UNIT_RUN(test_escape_all_bytes);
 	UNIT_RUN(test_user_filter);
 	UNIT_RUN(test_user_filter_injection);
+	UNIT_RUN(test_url_parse);
 	return unit_done();
 }
