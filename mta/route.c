@@ -43,10 +43,14 @@
 #define ROUTE_STORE_CHANNEL "lmtp"
 #define ROUTE_HOLD_CHANNEL "hold"
 
+/* An address to route, or (channel NULL) a directory search whose
+ * entries' mail addresses are routed: a group's member DN or URL. */
 struct route_item {
-	char *address;          /* rewritten */
+	char *address;          /* rewritten; the filter of a search */
 	char *channel;
 	int depth;
+	char *base;             /* a search's base DN */
+	enum dir_scope scope;
 };
 
 struct route_req {
@@ -159,7 +163,17 @@ route_work_add(struct route_req *r, char *address, char *channel, int depth)
 		r->capwork = r->capwork ? 2 * r->capwork : 8;
 		r->work = xrealloc(r->work, r->capwork * sizeof(*r->work));
 	}
-	r->work[r->nwork++] = (struct route_item){ address, channel, depth };
+	r->work[r->nwork++] = (struct route_item){ address, channel, depth,
+	    NULL, DIR_SCOPE_SUB };
+}
+
+static void
+route_search_add(struct route_req *r, char *base, enum dir_scope scope,
+    char *filter)
+{
+	route_work_add(r, filter, NULL, r->cur.depth + 1);
+	r->work[r->nwork - 1].base = base;
+	r->work[r->nwork - 1].scope = scope;
 }
 
 /* Rewrite address and queue it for routing. */
@@ -186,6 +200,7 @@ route_item_free(struct route_item *it)
 {
 	free(it->address);
 	free(it->channel);
+	free(it->base);
 	memset(it, 0, sizeof(*it));
 }
 
@@ -212,9 +227,8 @@ route_push_values(struct route_req *r, const struct dir_entry *e,
 		route_push(r, v[i], r->cur.depth + 1);
 }
 
-/* Members named by DN (uniqueMember, found through OpenLDAP's entryDN)
- * or by filter (memberURL "ldap:///base??sub?(filter)": the filter is
- * used under the configured base) become searches (channel NULL). */
+/* Members named by DN (uniqueMember: the entry itself) or by LDAP URL
+ * (memberURL, a dynamic group) become searches. */
 static void
 route_group(struct route_req *r, const struct dir_entry *e)
 {
@@ -223,20 +237,18 @@ route_group(struct route_req *r, const struct dir_entry *e)
 
 	route_trace(r, "  group %s%s%s", dir_entry_dn(e), NULL, NULL);
 	route_push_values(r, e, "mgrpRFC822MailMember");
-	for (size_t i = 0; i < n; i++) {
-		char *esc = dir_filter_escape(dns[i]);
-		route_work_add(r, xasprintf("(entryDN=%s)", esc), NULL,
-		    r->cur.depth + 1);
-		free(esc);
-	}
+	for (size_t i = 0; i < n; i++)
+		route_search_add(r, xstrdup(dns[i]), DIR_SCOPE_BASE,
+		    xstrdup("(objectClass=*)"));
 	const char *const *urls = dir_entry_values(e, "memberURL", &n);
 	for (size_t i = 0; i < n; i++) {
-		const char *q = strrchr(urls[i], '?');
-		if (q == NULL || q[1] != '(')
-			log_warn("route: memberURL \"%s\" has no filter: skipped",
-			    urls[i]);
+		char *base, *filter;
+		enum dir_scope scope;
+		if (dir_url_parse(urls[i], &base, &scope, &filter))
+			route_search_add(r, base, scope, filter);
 		else
-			route_work_add(r, xstrdup(q + 1), NULL, r->cur.depth + 1);
+			log_warn("route: memberURL \"%s\" is not an LDAP URL: "
+			    "skipped", urls[i]);
 	}
 }
 
@@ -380,10 +392,11 @@ route_next(struct route_req *r)
 {
 	r->cur = r->work[--r->nwork];
 	if (r->cur.channel == NULL) {
-		route_trace(r, "  search %s%s%s", r->cur.address, NULL, NULL);
+		route_trace(r, "  search %s under %s%s", r->cur.address,
+		    r->cur.base, NULL);
 		r->waiting = true;
-		struct dir_req *d = dir_search(r->p.dir, r->cur.address, NULL,
-		    route_on_dir, r);
+		struct dir_req *d = dir_search_at(r->p.dir, r->cur.base,
+		    r->cur.scope, r->cur.address, NULL, route_on_dir, r);
 		if (r->waiting)
 			r->dreq = d;
 		return;
