@@ -20,7 +20,8 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
                DEMO_IMAP_PORT=str(free_port("127.0.0.2")),
                DEMO_IMAPS_PORT=str(free_port("127.0.0.2")),
                DEMO_POP_PORT=str(free_port("127.0.0.2")),
-               DEMO_POPS_PORT=str(free_port("127.0.0.2")))
+               DEMO_POPS_PORT=str(free_port("127.0.0.2")),
+               DEMO_SMTP_PORT=str(free_port()), DEMO_SUBMIT_PORT=str(free_port()))
     out = open(tmp_path / "demo.out", "wb")
     proc = subprocess.Popen([os.path.join(ROOT, "conf", "demo", "run"), BUILD],
                             stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -34,7 +35,8 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
         assert set(ep) >= {"LDAP_URI", "LMTP_STORE1", "LMTP_STORE2", "DEMO_USER1",
                            "DEMO_PASS1", "DEMO_USER2", "DEMO_PASS2", "IMAP_STORE1",
                            "IMAPS_STORE1", "IMAP_STORE2", "IMAPS_STORE2",
-                           "POP_STORE1", "POPS_STORE1", "POP_STORE2", "POPS_STORE2"}
+                           "POP_STORE1", "POPS_STORE1", "POP_STORE2", "POPS_STORE2",
+                           "SMTP_INBOUND", "SUBMIT_OUTBOUND"}
         for n, store in (("1", "STORE1"), ("2", "STORE2")):
             host, port = ep[f"LMTP_{store}"].split(":")
             r = subprocess.run(["swaks", "--protocol", "LMTP", "--server", host,
@@ -56,6 +58,7 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
             r = subprocess.run(line, shell=True, capture_output=True, cwd=ROOT,
                                timeout=30)
             assert r.returncode == 0 and b"From: " in r.stdout, (line, r.stderr)
+        check_relays(printed)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
@@ -63,3 +66,20 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
     assert "demo: stopped" in text
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(run) not in ps, "demo left processes behind"
+
+
+def check_relays(printed):
+    """The swaks lines printed for the relays do what the text says."""
+    swaks = [l.strip() for l in printed.splitlines()
+             if l.strip().startswith("swaks --server")]
+    assert len(swaks) == 3      # inbound accepted, relay refused, submission
+    results = [subprocess.run(line, shell=True, capture_output=True, text=True,
+                              cwd=ROOT, timeout=30) for line in swaks]
+    assert results[0].returncode == 0, results[0].stdout
+    assert results[1].returncode != 0
+    assert "550 5.7.1 Relaying not allowed" in results[1].stdout
+    assert results[2].returncode == 0, results[2].stdout
+    rewrite = [l.strip() for l in printed.splitlines() if "test-rewrite" in l]
+    r = subprocess.run(rewrite[0], shell=True, capture_output=True, text=True,
+                       cwd=ROOT, timeout=30)
+    assert r.returncode == 0 and "result:  accepted" in r.stdout, r.stdout + r.stderr

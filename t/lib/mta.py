@@ -60,11 +60,13 @@ def parse_env(text):
 class Mta:
     def __init__(self, workdir, slapd=None, host="127.0.0.1", conf=None,
                  imta=None, mappings=None, aliases=None, ldap_uri=None,
-                 certs=None):
+                 certs=None, port=None, submit_port=None,
+                 roles=("smtp", "submit")):
         self.workdir = str(workdir)
         self.host = host
-        self.port = free_port(host)
-        self.submit_port = free_port(host)
+        self.roles = roles
+        self.port = port or free_port(host)
+        self.submit_port = submit_port or free_port(host)
         self.conf_path = os.path.join(self.workdir, "msg.conf")
         self.log_path = os.path.join(self.workdir, "mta.log")
         self.queue = os.path.join(self.workdir, "queue")
@@ -92,8 +94,8 @@ class Mta:
             "mta.aliases": os.path.join(self.workdir, "aliases"),
             "mta.queue.path": self.queue,
             "mta.tracklog": self.track,
-            "service.smtp.listen": f"{host}:{self.port}",
-            "service.submit.listen": f"{host}:{self.submit_port}",
+            "service.smtp.listen": f"{host}:{self.port}" if "smtp" in roles else None,
+            "service.submit.listen": f"{host}:{self.submit_port}" if "submit" in roles else None,
         }
         if certs is not None:
             keys["local.tls.certfile"] = certs["cert"]
@@ -119,7 +121,8 @@ class Mta:
 
     def start(self, timeout=10):
         self.daemon = Daemon([MTA_BIN, "-c", self.conf_path, "-f"], self.log_path)
-        wait_port(self.host, self.port, timeout, self.daemon.proc)
+        port = self.port if "smtp" in self.roles else self.submit_port
+        wait_port(self.host, port, timeout, self.daemon.proc)
         return self
 
     def stop(self):
