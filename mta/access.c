@@ -32,6 +32,14 @@ access_verdict_clear(struct access_verdict *v)
 	memset(v, 0, sizeof(*v));
 }
 
+char *
+access_reply(const struct access_verdict *v, const char *what)
+{
+	if (v->tempfail)
+		return xstrdup("451 4.3.0 Access check failed, try again later");
+	return xasprintf("550 5.7.1 %s", v->text ? v->text : what);
+}
+
 static unsigned
 access_tests(const struct access_ctx *ax)
 {

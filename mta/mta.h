@@ -94,6 +94,9 @@ struct access_verdict {
 };
 
 void access_verdict_clear(struct access_verdict *v);
+/* The reply to a refused MAIL or RCPT: 550 5.7.1 with the entry's text
+ * (else what), or 451 4.3.0 when the table could not be applied. */
+char *access_reply(const struct access_verdict *v, const char *what);
 /* INTERNAL_IP: is the client internal? */
 bool access_internal(const struct mta_config *cfg, const char *client_addr);
 /* Each fills v; false when the step is refused (or tempfail). */

@@ -29,6 +29,7 @@
  * again at delivery time, so a mailbox that moves meanwhile is found;
  * here mailHost is only required to exist.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -303,9 +304,13 @@ route_entry(struct route_req *r, const struct dir_entry *e)
 {
 	switch (dir_entry_user_state(e)) {
 	case DIR_USER_DELETED:
+		route_trace(r, "  %s is deleted (%s)%s", r->cur.address,
+		    dir_entry_dn(e), NULL);
 		route_refuse(r, "550 5.2.1 Mailbox disabled");
 		return;
 	case DIR_USER_INACTIVE:
+		route_trace(r, "  %s is inactive (%s)%s", r->cur.address,
+		    dir_entry_dn(e), NULL);
 		route_refuse(r, "450 4.2.1 Mailbox temporarily disabled");
 		return;
 	case DIR_USER_HOLD:
@@ -344,7 +349,9 @@ route_alias(struct route_req *r)
 		route_refuse(r, "550 5.1.1 No such user here");
 		return;
 	}
-	route_trace(r, "  alias %s (%s line %s)", a->name, a->file, NULL);
+	char line[16];
+	snprintf(line, sizeof(line), "%d", a->line);
+	route_trace(r, "  alias %s (%s:%s)", a->name, a->file, line);
 	for (int i = 0; i < a->naddrs && !r->finished; i++)
 		route_push(r, a->addrs[i], r->cur.depth + 1);
 }

@@ -230,9 +230,7 @@ cmd_mail_access(struct smtp_session *s)
 			s->from = xstrdup(v.new_from);
 		}
 	} else {
-		char *reply = v.tempfail ?
-		    xstrdup("451 4.3.0 Access check failed, try again later") :
-		    xasprintf("550 5.7.1 %s", v.text ? v.text : "Sender refused");
+		char *reply = access_reply(&v, "Sender refused");
 		log_info("smtp session=%lu peer=%s from=<%s> refused: %s", s->id,
 		    s->peer, s->from, reply);
 		smtp_reset(s);

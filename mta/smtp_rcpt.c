@@ -110,9 +110,7 @@ static const char *
 rcpt_refusal(struct smtp_session *s, struct access_verdict *v)
 {
 	free(s->refusal_text);
-	s->refusal_text = v->tempfail ?
-	    xstrdup("451 4.3.0 Access check failed, try again later") :
-	    xasprintf("550 5.7.1 %s", v->text ? v->text : "Recipient refused");
+	s->refusal_text = access_reply(v, "Recipient refused");
 	s->delay = v->delay;
 	return s->refusal_text;
 }

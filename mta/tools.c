@@ -46,19 +46,21 @@ tools_access_ctx(struct tools_route *t, struct access_ctx *ax)
 	};
 }
 
+/* Print a table's verdict; a refusal is kept as the reply a client would
+ * get, and returned. */
 static const char *
-tools_verdict(struct tools_route *t, const char *table, bool ok,
+tools_verdict(struct tools_route *t, const char *tables, bool ok,
     struct access_verdict *v)
 {
 	if (ok) {
-		printf("  %s: allowed%s%s\n", table, v->discard ? " (discard)" : "",
-		    v->hold ? " (hold)" : "");
+		printf("  %s: allowed%s%s\n", tables, v->discard ? " (discard)" :
+		    "", v->hold ? " (hold)" : "");
 		return NULL;
 	}
 	free(t->refusal);
-	t->refusal = xasprintf("%s: %s%s", table, v->tempfail ?
-	    "could not be applied" : "refused: ", v->text ? v->text : "");
-	printf("  %s\n", t->refusal);
+	t->refusal = access_reply(v, "Recipient refused");
+	printf("  %s: %s\n", tables, v->tempfail ? "could not be applied" :
+	    "refused");
 	return t->refusal;
 }
 
@@ -97,7 +99,7 @@ tools_on_route(void *arg, const struct route_answer *ans)
 		printf("result:  refused: %s\n", ans->reply);
 		t->status = 1;
 	} else if (t->status != 0) {
-		printf("result:  refused by %s\n", t->refusal);
+		printf("result:  refused: %s\n", t->refusal);
 	} else {
 		printf("result:  accepted\n");
 		for (size_t i = 0; i < ans->ndests; i++)

@@ -183,7 +183,7 @@ def test_test_rewrite_shows_every_step(mta):
     assert "lmtp             alice@example.com" in out
     r = mta.test_rewrite("victim@elsewhere.example", "--from", "a@example.net")
     assert r.returncode == 1
-    assert "refused: Relaying not allowed" in r.stdout
+    assert "result:  refused: 550 5.7.1 Relaying not allowed" in r.stdout
     r = mta.test_rewrite("victim@elsewhere.example", "--channel", "tcp_intranet")
     assert r.returncode == 0 and "tcp_local        victim@elsewhere.example" in r.stdout
     assert mta.test_rewrite("--nope").returncode == 2
@@ -197,3 +197,27 @@ def test_test_mapping(mta):
     assert r.returncode == 1 and "no entry matches" in r.stdout
     r = mta.test_mapping("INTERNAL_IP", "127.0.0.1")
     assert r.returncode == 0 and "$Y" in r.stdout
+
+
+def test_routing_golden(mta):
+    """t/mta/route/*.probes through mta test-rewrite: the output must equal
+    the .ref file (MTA_GOLDEN_UPDATE=1 rewrites it; read the diff)."""
+    import glob
+    import os
+    import shlex
+    from suite import ROOT
+    for probes in sorted(glob.glob(os.path.join(ROOT, "t", "mta", "route", "*.probes"))):
+        out = []
+        for line in open(probes).read().splitlines():
+            if not line.strip() or line.startswith("#"):
+                continue
+            r = mta.test_rewrite(*shlex.split(line))
+            text = r.stdout.replace(mta.workdir + "/", "")
+            out.append(f"$ test-rewrite {line}\n{text}exit {r.returncode}\n")
+        got = "\n".join(out)
+        ref = probes[:-len(".probes")] + ".ref"
+        if os.environ.get("MTA_GOLDEN_UPDATE") == "1":
+            with open(ref, "w") as f:
+                f.write(got)
+        with open(ref) as f:
+            assert got == f.read(), f"output differs from {os.path.relpath(ref, ROOT)}"
