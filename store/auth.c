@@ -13,10 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-
 #include "dir.h"
+#include "sasl.h"
 #include "store.h"
 #include "xmalloc.h"
 
@@ -26,7 +24,7 @@ struct auth_req {
 	const struct store_config *cfg;
 	char *authzid;              /* proxy login: the user to act for */
 	char *challenge, *response; /* CRAM-MD5 / APOP */
-	enum auth_digest digest;
+	enum sasl_digest digest;
 	bool in_call;               /* inside auth_proxy(): don't free */
 	bool finished;              /* answered while in_call */
 	auth_cb *cb;
@@ -212,50 +210,18 @@ auth_proxy(struct dir *dir, const struct store_config *cfg, const char *admin,
 	return a;
 }
 
-/* The expected response, lower-case hex, for the shared secret. */
-static bool
-auth_digest_hex(enum auth_digest d, const char *secret, const char *challenge,
-    char hex[33])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	size_t mdlen = 0;
-	unsigned int len = 0;
-
-	if (d == AUTH_CRAM_MD5) {
-		if (EVP_Q_mac(NULL, "HMAC", NULL, "MD5", NULL, secret, strlen(secret),
-		    (const unsigned char *)challenge, strlen(challenge), md,
-		    sizeof(md), &mdlen) == NULL)
-			return false;
-	} else {
-		/* APOP: MD5(timestamp secret) (RFC 1939 7). */
-		char *both = xasprintf("%s%s", challenge, secret);
-		int ok = EVP_Digest(both, strlen(both), md, &len, EVP_md5(), NULL);
-		OPENSSL_cleanse(both, strlen(both));
-		free(both);
-		if (!ok)
-			return false;
-		mdlen = len;
-	}
-	for (size_t i = 0; i < mdlen && i < 16; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return mdlen == 16;
-}
-
 static void
 auth_on_secret(void *arg, const struct dir_auth_result *res)
 {
 	struct auth_req *a = arg;
 	struct auth_result r = { .status = AUTH_UNAVAILABLE,
 	    .why = dir_auth_reason_name(res->reason) };
-	char hex[33];
-
 	a->req = NULL;
 	if (res->status == DIR_AUTH_FAILED) {
 		r.status = AUTH_FAILED;
 	} else if (res->status == DIR_AUTH_OK && res->entry != NULL) {
-		bool good = auth_digest_hex(a->digest, res->secret, a->challenge, hex) &&
-		    strlen(a->response) == 32 &&
-		    CRYPTO_memcmp(hex, a->response, 32) == 0;
+		bool good = sasl_digest_matches(a->digest, res->secret,
+		    a->challenge, a->response);
 		enum user_verdict v = good ? user_from_entry(a->cfg, res->entry,
 		    &r.user) : USER_OK;
 		r.status = !good ? AUTH_FAILED : v == USER_OK ? AUTH_OK : AUTH_REFUSED;
@@ -274,7 +240,7 @@ auth_digest_supported(struct dir *dir)
 
 struct auth_req *
 auth_digest(struct dir *dir, const struct store_config *cfg, const char *login,
-    enum auth_digest digest, const char *challenge, const char *response,
+    enum sasl_digest digest, const char *challenge, const char *response,
     auth_cb *cb, void *arg)
 {
 	struct auth_req *a = xcalloc(1, sizeof(*a));

@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "base64.h"
 #include "sasl.h"
@@ -231,7 +229,7 @@ imap_auth_step(struct imap_session *s, const char *b64)
 		free(s->login);
 		s->login = xstrdup(data);
 		s->auth_req = auth_digest(s->srv->svc.dir, s->srv->svc.cfg, data,
-		    AUTH_CRAM_MD5, challenge, sp + 1, imap_login_done, s);
+		    SASL_CRAM_MD5, challenge, sp + 1, imap_login_done, s);
 		free(challenge);
 	} else if (s->auth_mech == MECH_LOGIN) {
 		char *user = s->auth_user;
@@ -266,8 +264,7 @@ imap_auth_line(struct imap_session *s, const char *line)
 static void
 imap_cram_start(struct imap_session *s, const struct imap_arg *ir)
 {
-	static unsigned long seq;
-	char b64[512];
+	char challenge[300], b64[512];
 
 	if (ir->type != IMAP_ARG_END) {
 		imap_finish(s, "BAD CRAM-MD5 takes no initial response");
@@ -276,8 +273,8 @@ imap_cram_start(struct imap_session *s, const struct imap_arg *ir)
 	s->auth_mech = MECH_CRAM;
 	s->auth_step = 1;
 	free(s->auth_user);
-	s->auth_user = xasprintf("<%ld.%lu.%ld@%s>", (long)getpid(), ++seq,
-	    (long)time(NULL), s->srv->svc.cfg->hostname);
+	sasl_challenge(challenge, sizeof(challenge), s->srv->svc.cfg->hostname);
+	s->auth_user = xstrdup(challenge);
 	base64_encode(s->auth_user, strlen(s->auth_user), b64);
 	s->io = IMAP_IO_AUTH;
 	imap_reply(s, "+ %s", b64);

@@ -232,7 +232,7 @@ cmd_apop(struct pop3_session *s, char *arg)
 	*sp = '\0';
 	free(s->login);
 	s->login = xstrdup(arg);
-	s->auth_req = auth_digest(s->srv->svc.dir, s->srv->svc.cfg, arg, AUTH_APOP,
+	s->auth_req = auth_digest(s->srv->svc.dir, s->srv->svc.cfg, arg, SASL_APOP,
 	    s->apop_stamp, sp + 1, pop3_login_done, s);
 }
 

@@ -19,8 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "listen.h"
 #include "log.h"
@@ -280,12 +278,10 @@ pop3_sessions_from(const struct pop3_server *srv, const char *peer)
 static void
 pop3_make_stamp(struct pop3_session *s)
 {
-	static unsigned long seq;
-
 	if (s->srv->svc.dir == NULL || !auth_digest_supported(s->srv->svc.dir))
 		return;
-	snprintf(s->apop_stamp, sizeof(s->apop_stamp), "<%ld.%lu.%ld@%s>",
-	    (long)getpid(), ++seq, (long)time(NULL), s->srv->svc.cfg->hostname);
+	sasl_challenge(s->apop_stamp, sizeof(s->apop_stamp),
+	    s->srv->svc.cfg->hostname);
 }
 
 static void

@@ -17,6 +17,7 @@
 #include <lmdb.h>
 
 #include "local.h"
+#include "sasl.h"
 
 struct conf;
 struct db;
@@ -352,8 +353,6 @@ struct auth_result {
 struct auth_req;
 typedef void auth_cb(void *arg, const struct auth_result *r);
 
-/* Challenge-response mechanisms, which need the clear secret. */
-enum auth_digest { AUTH_CRAM_MD5, AUTH_APOP };
 /* Check a password; cb may run before this returns (NULL handle). */
 struct auth_req *auth_password(struct dir *dir, const struct store_config *cfg,
     const char *login, const char *password, auth_cb *cb, void *arg);
@@ -362,7 +361,7 @@ void auth_cancel(struct auth_req **a);
 bool auth_digest_supported(struct dir *dir);
 /* Check a CRAM-MD5 (RFC 2195) or APOP (RFC 1939) response, given in hex. */
 struct auth_req *auth_digest(struct dir *dir, const struct store_config *cfg,
-    const char *login, enum auth_digest digest, const char *challenge,
+    const char *login, enum sasl_digest digest, const char *challenge,
     const char *response, auth_cb *cb, void *arg);
 /* Proxy login (SASL PLAIN with an authorization identity): admin, one of
  * store.admins, proves its password, then acts as user (a mail address). */
