@@ -13,6 +13,7 @@ msg_intake_init(struct msg_intake *in, bool raw,
     const struct msg_intake_limits *lim, msg_intake_sink *sink, void *arg)
 {
 	smtp_data_init(&in->dec, raw);
+	in->dec.strict_end = lim->strict_end;
 	msg_header_scan_init(&in->hdr, lim->max_header, lim->max_fields);
 	in->size = 0;
 	in->max_size = lim->max_size;

@@ -35,6 +35,7 @@ struct msg_intake_limits {
 	uint64_t max_size;          /* decoded bytes */
 	size_t max_header;          /* header block bytes */
 	size_t max_fields;          /* header fields */
+	bool strict_end;            /* DATA ends only at CRLF "." CRLF */
 };
 
 struct msg_intake {

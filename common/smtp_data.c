@@ -2,7 +2,10 @@
  * smtp_data: the DATA decoder state machine (policy in smtp_data.h).
  *
  *   BOL    start of a line          "." -> DOT, else as INLINE
- *   DOT    "." at start of line     CR -> DOTCR, LF -> end, else unstuff
+ *   BOLLF  start of a line that a bare LF began, with strict_end: as
+ *          INLINE ("." is data)
+ *   DOT    "." at start of line     CR -> DOTCR, LF -> end (strict_end:
+ *          emit ".", CRLF, BOLLF), else unstuff
  *   DOTCR  "." CR                   LF -> end, else emit CR, as INLINE
  *   INLINE inside a line            CR -> CR, LF -> emit CRLF, BOL
  *   CR     after a CR               LF -> emit CRLF, BOL, else keep CR
@@ -11,7 +14,7 @@
 
 #include <string.h>
 
-enum { S_BOL, S_DOT, S_DOTCR, S_INLINE, S_CR };
+enum { S_BOL, S_BOLLF, S_DOT, S_DOTCR, S_INLINE, S_CR };
 
 void
 smtp_data_init(struct smtp_data *d, bool raw)
@@ -31,7 +34,7 @@ smtp_data_inline(struct smtp_data *d, char c, char *out, size_t *o)
 	case '\n':
 		out[(*o)++] = '\r';
 		out[(*o)++] = '\n';
-		return S_BOL;
+		return d->strict_end ? S_BOLLF : S_BOL;
 	case '\0':
 		d->nuls++;
 		/* FALLTHROUGH */
@@ -66,11 +69,14 @@ smtp_data_decode(struct smtp_data *d, const char *in, size_t inlen, char *out,
 			                               : smtp_data_inline(d, c, out, &o);
 			break;
 		case S_DOT:
-			if (c == '\r')
+			if (c == '\r') {
 				d->state = S_DOTCR;
-			else if (c == '\n')
+			} else if (c == '\n' && d->strict_end) {
+				out[o++] = '.';
+				d->state = smtp_data_inline(d, c, out, &o);
+			} else if (c == '\n') {
 				d->done = true;
-			else
+			} else
 				d->state = smtp_data_inline(d, c, out, &o);
 			break;
 		case S_DOTCR:

@@ -20,6 +20,7 @@
 struct smtp_data {
 	int state;
 	bool raw;           /* BDAT: no dot-stuffing, no terminator */
+	bool strict_end;    /* only CRLF "." CRLF ends the data */
 	size_t nuls;        /* NUL octets seen */
 	bool done;          /* the terminating "." line was seen */
 };

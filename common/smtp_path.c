@@ -5,8 +5,11 @@
 #include "smtp_path.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "xmalloc.h"
 
 /* atext of RFC 5322, plus any octet >= 0x80 when UTF-8 is allowed. */
 static bool
@@ -216,4 +219,54 @@ smtp_path_param(const struct smtp_path *path, const char *kw)
 		if (strcmp(path->params[i].keyword, kw) == 0)
 			return path->params[i].value ? path->params[i].value : "";
 	return NULL;
+}
+
+static int
+smtp_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+char *
+smtp_xtext_decode(const char *s)
+{
+	char *out = xmalloc(strlen(s) + 1), *o = out;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		int hi, lo;
+		if (*p == '+') {
+			if ((hi = smtp_hexval((char)p[1])) < 0 ||
+			    (lo = smtp_hexval((char)p[2])) < 0 || hi + lo == 0)
+				goto bad;
+			*o++ = (char)(hi * 16 + lo);
+			p += 2;
+		} else if (*p < 33 || *p > 126 || *p == '=') {
+			goto bad;
+		} else {
+			*o++ = (char)*p;
+		}
+	}
+	*o = '\0';
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+bool
+smtp_helo_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 255)
+		return false;
+	if (s[0] == '[')
+		return s[n - 1] == ']' && n > 2 &&
+		    strspn(s + 1, "0123456789abcdefABCDEF.:IPv") == n - 2;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789-_.") == n;
 }

@@ -54,4 +54,13 @@ const char *smtp_path_parse(char *s, int flags, struct smtp_path *path);
  * NULL if absent. */
 const char *smtp_path_param(const struct smtp_path *path, const char *kw);
 
+/* Decode an xtext value (RFC 3461 4: ENVID, ORCPT, AUTH=): characters
+ * 33..126 but "+" and "=" stand for themselves, "+" and two upper-case
+ * hex digits for any octet.  NULL when malformed (or it decodes a NUL);
+ * free() the result. */
+char *smtp_xtext_decode(const char *s);
+/* A HELO/EHLO argument: a domain (letters, digits, "-", "_", "."), or an
+ * address literal in brackets (RFC 5321 4.1.3), at most 255 octets. */
+bool smtp_helo_valid(const char *s);
+
 #endif

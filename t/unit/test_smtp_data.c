@@ -262,6 +262,48 @@ test_finish(void)
 	CHECK(outlen == 4 && smtp_data_finish(&d, out) == 0);
 }
 
+/* strict_end (the mta): only CRLF "." CRLF ends the data; the bare-LF
+ * forms that end it above are data here, so a message cannot end where
+ * the hop before us did not (SMTP smuggling). */
+static const struct {
+	const char *in;
+	size_t inlen;
+	const char *out;
+	size_t outlen;
+	bool done;
+} strict_cases[] = {
+	{ B("a\r\n.\r\n"), B("a\r\n"), true },
+	{ B(".\r\n"), B(""), true },
+	{ B("a\n.\n"), B("a\r\n.\r\n"), false },
+	{ B("a\r\n.\n"), B("a\r\n.\r\n"), false },
+	{ B("a\n.\r\n"), B("a\r\n.\r\n"), false },
+	{ B("a\n..\r\n"), B("a\r\n..\r\n"), false },
+	{ B("a\r\n.\nMAIL FROM:<x@y>\r\n"), B("a\r\n.\r\nMAIL FROM:<x@y>\r\n"), false },
+	{ B("a\n.\nb\r\n.\r\n"), B("a\r\n.\r\nb\r\n"), true },
+	{ B("a\r\n..b\r\n.\r\n"), B("a\r\n.b\r\n"), true },
+};
+
+static void
+test_strict_end(void)
+{
+	for (size_t i = 0; i < N(strict_cases); i++) {
+		struct smtp_data d;
+		char out[256];
+		size_t outlen;
+
+		smtp_data_init(&d, false);
+		d.strict_end = true;
+		smtp_data_decode(&d, strict_cases[i].in, strict_cases[i].inlen, out,
+		    &outlen);
+		bool ok = d.done == strict_cases[i].done &&
+		    outlen == strict_cases[i].outlen &&
+		    memcmp(out, strict_cases[i].out, outlen) == 0;
+		CHECK(ok);
+		if (!ok)
+			fprintf(stderr, "  strict case %zu\n", i);
+	}
+}
+
 int
 main(void)
 {
@@ -270,5 +312,6 @@ main(void)
 	UNIT_RUN(test_exhaustive);
 	UNIT_RUN(test_roundtrip);
 	UNIT_RUN(test_finish);
+	UNIT_RUN(test_strict_end);
 	return unit_done();
 }
