@@ -258,11 +258,54 @@ test_param_lookup(void)
 	CHECK(smtp_path_param(&path, "SIZE") == NULL);
 }
 
+static void
+test_xtext(void)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "abc", "abc" },
+		{ "QQ+2Bx", "QQ+x" },
+		{ "rfc822;a+40b.example", "rfc822;a@b.example" },
+		{ "+20+7E", " ~" },
+		{ "", "" },
+		{ "a+2b", NULL },       /* lower-case hex */
+		{ "a+2", NULL },
+		{ "a+", NULL },
+		{ "a+00b", NULL },      /* a NUL */
+		{ "a=b", NULL },
+		{ "a b", NULL },
+		{ "caf\xc3\xa9", NULL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = smtp_xtext_decode(cases[i].in);
+		CHECK_STR(got, cases[i].out);
+		free(got);
+	}
+}
+
+static void
+test_helo(void)
+{
+	static const struct { const char *in; bool ok; } cases[] = {
+		{ "mx.example.com", true }, { "PC_01", true }, { "[192.0.2.1]", true },
+		{ "[IPv6:2001:db8::1]", true }, { "", false }, { "a b", false },
+		{ "a|b", false }, { "a\rb", false }, { "[1.2.3.4", false },
+		{ "[]", false }, { "[1.2.3.4]x", false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		CHECK(smtp_helo_valid(cases[i].in) == cases[i].ok);
+	char longname[300];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	CHECK(!smtp_helo_valid(longname));
+}
+
 int
 main(void)
 {
 	UNIT_RUN(test_table);
 	UNIT_RUN(test_limits);
 	UNIT_RUN(test_param_lookup);
+	UNIT_RUN(test_xtext);
+	UNIT_RUN(test_helo);
 	return unit_done();
 }
