@@ -261,7 +261,7 @@ test_param_lookup(void)
 static void
 test_xtext(void)
 {
-	static const struct { const char *in, *out; } cases[] = {
+	static const struct { const char *in, *out; } xcases[] = {
 		{ "abc", "abc" },
 		{ "QQ+2Bx", "QQ+x" },
 		{ "rfc822;a+40b.example", "rfc822;a@b.example" },
@@ -275,9 +275,9 @@ test_xtext(void)
 		{ "a b", NULL },
 		{ "caf\xc3\xa9", NULL },
 	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *got = smtp_xtext_decode(cases[i].in);
-		CHECK_STR(got, cases[i].out);
+	for (size_t i = 0; i < sizeof(xcases) / sizeof(xcases[0]); i++) {
+		char *got = smtp_xtext_decode(xcases[i].in);
+		CHECK_STR(got, xcases[i].out);
 		free(got);
 	}
 }
@@ -285,14 +285,14 @@ test_xtext(void)
 static void
 test_helo(void)
 {
-	static const struct { const char *in; bool ok; } cases[] = {
+	static const struct { const char *in; bool ok; } hcases[] = {
 		{ "mx.example.com", true }, { "PC_01", true }, { "[192.0.2.1]", true },
 		{ "[IPv6:2001:db8::1]", true }, { "", false }, { "a b", false },
 		{ "a|b", false }, { "a\rb", false }, { "[1.2.3.4", false },
 		{ "[]", false }, { "[1.2.3.4]x", false },
 	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		CHECK(smtp_helo_valid(cases[i].in) == cases[i].ok);
+	for (size_t i = 0; i < sizeof(hcases) / sizeof(hcases[0]); i++)
+		CHECK(smtp_helo_valid(hcases[i].in) == hcases[i].ok);
 	char longname[300];
 	memset(longname, 'a', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
