@@ -17,10 +17,16 @@
 
 #include "xmalloc.h"
 
+/* What a listener calls back; kept on a list so that a listener freed
+ * before exit (net_listener_free) takes its context along. */
 struct net_accept_ctx {
 	net_accept_cb *cb;
 	void *arg;
+	struct evconnlistener *listener;
+	struct net_accept_ctx *next;
 };
+
+static struct net_accept_ctx *net_contexts;
 
 bool
 net_split_hostport(const char *hostport, char *host, size_t hostlen, int *port)
@@ -92,11 +98,9 @@ net_listen(struct event_base *base, const char *hostport, net_accept_cb *cb,
 		*err = xasprintf("listen \"%s\": %s", hostport, gai_strerror(rc));
 		return NULL;
 	}
-	struct net_accept_ctx *ctx = xmalloc(sizeof(*ctx));
+	struct net_accept_ctx *ctx = xcalloc(1, sizeof(*ctx));
 	ctx->cb = cb;
 	ctx->arg = arg;
-	/* The context lives as long as the process: listeners are not freed
-	 * before exit. */
 	struct evconnlistener *l = evconnlistener_new_bind(base, net_on_accept,
 	    ctx, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 	    1024, res->ai_addr, (int)res->ai_addrlen);
@@ -104,8 +108,27 @@ net_listen(struct event_base *base, const char *hostport, net_accept_cb *cb,
 	if (l == NULL) {
 		*err = xasprintf("bind(\"%s\"): %s", hostport, strerror(errno));
 		free(ctx);
+		return NULL;
 	}
+	ctx->listener = l;
+	ctx->next = net_contexts;
+	net_contexts = ctx;
 	return l;
+}
+
+void
+net_listener_free(struct evconnlistener *l)
+{
+	for (struct net_accept_ctx **p = &net_contexts; *p != NULL;
+	    p = &(*p)->next) {
+		if ((*p)->listener == l) {
+			struct net_accept_ctx *ctx = *p;
+			*p = ctx->next;
+			free(ctx);
+			break;
+		}
+	}
+	evconnlistener_free(l);
 }
 
 void

@@ -25,6 +25,8 @@ typedef void net_accept_cb(void *arg, int fd, const struct sockaddr *sa,
  * failure.  Accepted TCP sockets get TCP_NODELAY. */
 struct evconnlistener *net_listen(struct event_base *base, const char *hostport,
     net_accept_cb *cb, void *arg, char **err);
+/* Close a listener net_listen made, and free what it held. */
+void net_listener_free(struct evconnlistener *l);
 /* Split "host:port" into its parts; false when malformed. */
 bool net_split_hostport(const char *hostport, char *host, size_t hostlen,
     int *port);
