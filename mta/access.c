@@ -11,6 +11,10 @@
  *   SEND_ACCESS        RCPT, for each address the expansion gives
  *   MAIL_ACCESS        with it
  *
+ * Fields a client chose (addresses, the login) have every "|" written as
+ * "%7C", so that no field can pass for two: the probe's field positions
+ * stay the server's.  HELO names cannot hold one (smtp_helo_valid).
+ *
  * A table that is absent, or has no entry for the probe, allows.  $Y
  * allows, $N/$F refuse with the entry's text, $B discards, $H holds, $D
  * delays the reply, $J replaces the envelope sender (FROM_ACCESS).  A
@@ -118,15 +122,37 @@ access_port(const struct mta_config *cfg, const char *port_probe,
 	return access_apply(cfg, "PORT_ACCESS", port_probe, 0, v);
 }
 
+/* A client's text for a probe: "|" becomes "%7C". */
+static char *
+access_field(const char *s)
+{
+	size_t bars = 0;
+
+	for (const char *p = s; *p; p++)
+		bars += *p == '|';
+	char *out = xmalloc(strlen(s) + 2 * bars + 1), *o = out;
+	for (const char *p = s; *p; p++) {
+		if (*p == '|')
+			o = stpcpy(o, "%7C");
+		else
+			*o++ = *p;
+	}
+	*o = '\0';
+	return out;
+}
+
 bool
 access_from(const struct access_ctx *ax, struct access_verdict *v)
 {
+	char *from = access_field(ax->from);
+	char *auth = access_field(ax->auth_user ? ax->auth_user : "");
 	char *probe = xasprintf("%s|SMTP/%s|MAIL|%s|%s|%s", ax->port_probe,
-	    ax->helo, ax->src_channel, ax->from,
-	    ax->auth_user ? ax->auth_user : "");
+	    ax->helo, ax->src_channel, from, auth);
 	bool ok = access_apply(ax->cfg, "FROM_ACCESS", probe, access_tests(ax), v);
 
 	free(probe);
+	free(from);
+	free(auth);
 	return ok;
 }
 
@@ -135,8 +161,9 @@ access_send(const struct access_ctx *ax, bool orig, const char *dst_channel,
     const char *to, struct access_verdict *v)
 {
 	unsigned tests = access_tests(ax);
-	char *send = xasprintf("%s|%s|%s|%s", ax->src_channel, ax->from,
-	    dst_channel, to);
+	char *from = access_field(ax->from), *rcpt = access_field(to);
+	char *send = xasprintf("%s|%s|%s|%s", ax->src_channel, from,
+	    dst_channel, rcpt);
 	char *mail = xasprintf("%s|SMTP/%s|MAIL|%s", ax->port_probe, ax->helo,
 	    send);
 	bool ok = access_apply(ax->cfg, orig ? "ORIG_SEND_ACCESS" : "SEND_ACCESS",
@@ -146,5 +173,7 @@ access_send(const struct access_ctx *ax, bool orig, const char *dst_channel,
 
 	free(send);
 	free(mail);
+	free(from);
+	free(rcpt);
 	return ok;
 }

@@ -36,9 +36,9 @@ static const struct conf_key mta_keys[] = {
 	{ "service.smtp.maxlinelength", CONF_INT, "1000", "command line bytes" },
 	{ "service.smtp.maxheadersize", CONF_SIZE, "256k", "header block bytes" },
 	{ "service.smtp.maxheaderfields", CONF_INT, "1000", "header fields" },
-	{ "service.smtp.maxerrors", CONF_INT, "10", "protocol errors before hang-up" },
+	{ "service.smtp.maxerrors", CONF_INT, "20", "protocol errors before hang-up" },
 	{ "service.smtp.maxtransactions", CONF_INT, "100", "messages per session" },
-	{ "service.smtp.maxhops", CONF_INT, "50", "Received: fields before a loop" },
+	{ "service.smtp.maxhops", CONF_INT, "100", "Received: fields before a loop" },
 	{ "service.smtp.idletimeout", CONF_DURATION, "pt5m", "idle session" },
 	{ NULL, CONF_STR, NULL, NULL },
 };
@@ -100,11 +100,15 @@ config_fill_limits(struct mta_config *cfg, char **errs)
 		nerr += config_range(errs, ints[i].key, v, ints[i].lo, ints[i].hi);
 		*(int *)((char *)cfg + ints[i].off) = (int)v;
 	}
-	cfg->max_msg_size = conf_size(cfg->conf, "service.smtp.maxmessagesize");
-	cfg->max_header_size = (int)conf_size(cfg->conf,
-	    "service.smtp.maxheadersize");
+	uint64_t msg = conf_size(cfg->conf, "service.smtp.maxmessagesize");
+	uint64_t hdr = conf_size(cfg->conf, "service.smtp.maxheadersize");
+	/* SIZE 0 would tell clients "no limit" (RFC 1870). */
+	nerr += config_range(errs, "service.smtp.maxmessagesize",
+	    msg > (1ULL << 40) ? -1 : (long long)msg, 1, 1LL << 40);
 	nerr += config_range(errs, "service.smtp.maxheadersize",
-	    cfg->max_header_size, 1024, 64 << 20);
+	    hdr > (1ULL << 30) ? -1 : (long long)hdr, 1024, 64 << 20);
+	cfg->max_msg_size = msg;
+	cfg->max_header_size = (int)(hdr > (64 << 20) ? 0 : hdr);
 	return nerr;
 }
 

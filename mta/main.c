@@ -154,9 +154,11 @@ mta_on_reload(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	if (!track_open(cfg->track_path, &err)) {
-		log_err("reload: %s; the tracking log is off", err);
+		log_err("reload: %s; the tracking log stays as it was", err);
 		free(err);
 	}
+	if (mta.dir != NULL)
+		dir_cache_flush(mta.dir);
 	local_apply_log_level(&cfg->local);
 	smtp_server_set_config(mta.smtp, cfg);
 	mta_config_unref(&mta.cfg);

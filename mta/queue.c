@@ -1,14 +1,15 @@
 /*
- * queue: the queue directory, message files and group commit (see queue.h
+ * queue: the queue directory, entry files and group commit (see queue.h
  * for the layout, the order of operations and the envelope format).
  *
  * Owns: root/tmp and everything a request creates until its callback has
- * run.  The loop thread writes messages (buffered) and formats envelopes;
- * the commit thread takes every request waiting at that moment (up to
- * QUEUE_BATCH_ENTRIES entries, to bound the descriptors held) as one batch
- * and makes it durable in two parallel fsync rounds of the durable pool,
- * then hands the results back to the loop thread through an event, where
- * each callback runs.  A failure fails its request only (or every request
+ * run.  The loop thread formats the envelopes and writes the message
+ * (buffered) behind the first one; the commit thread takes every request
+ * waiting at that moment (up to QUEUE_BATCH_ENTRIES entries, to bound the
+ * descriptors held) as one batch, makes the other entries' files, and makes
+ * them all durable in two parallel fsync rounds of the durable pool, then
+ * hands the results back to the loop thread through an event, where each
+ * callback runs.  A failure fails its request only (or every request
  * sharing a directory whose fsync failed) and undoes what it made.
  */
 #include "queue.h"
@@ -34,35 +35,37 @@
 #include "xmalloc.h"
 
 #define QUEUE_BATCH_ENTRIES 512
+#define QUEUE_COPY_MAX      (1u << 30)  /* bytes per copy_file_range */
 #define QUEUE_FILE_MODE     0600
 #define QUEUE_DIR_MODE      0700
+
+/* One destination channel of a message: its entry file. */
+struct queue_entry {
+	char *tmp;                  /* root/tmp/ID, or root/tmp/ID.K for K >= 1 */
+	char *dir;                  /* root/CHANNEL or root/CHANNEL/SS */
+	char *path;                 /* dir/ID: the entry's name */
+	const char *rel;            /* in path: CHANNEL[/SS]/ID, the notice */
+	char *head;                 /* the envelope and the empty line */
+	size_t head_len, dir_idx;
+	int fd;                     /* the open tmp file, -1: none */
+	bool made, linked;          /* tmp, path exist */
+};
 
 struct queue_msg {
 	struct queue *q;
 	char id[QUEUE_ID_LEN + 1];
-	char *path;                 /* root/tmp/ID */
-	int fd;
+	struct queue_entry *entries;    /* entries[0]'s file is being written */
+	size_t nentries;
 	char *buf;                  /* QUEUE_MSG_BUFSIZE */
 	size_t buflen;
-	uint64_t size;
+	uint64_t size;              /* message bytes */
 	int err;                    /* sticky write error */
-};
-
-/* One destination channel of a request. */
-struct queue_entry {
-	char *dir;                  /* root/CHANNEL or root/CHANNEL/SS */
-	char *rel;                  /* CHANNEL[/SS]/ID, the notice */
-	char *env_text;
-	size_t env_len, dir_idx;
-	int env_fd;
-	bool linked, tmp_made, renamed;
+	struct queue_msg *next;     /* commit thread: spent messages */
 };
 
 struct queue_req {
 	struct queue_req *next;
 	struct queue_msg *m;        /* freed by the commit thread */
-	struct queue_entry *entries;
-	size_t nentries;
 	int err;
 	queue_commit_cb *cb;
 	void *arg;
@@ -179,37 +182,164 @@ queue_write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
+static void
+queue_unlink_quiet(const char *path)
+{
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_err("queue: unlink(\"%s\"): %s", path, strerror(errno));
+}
+
+/* A write to tmp/ID failed: the error sticks. */
+static void
+queue_msg_write_failed(struct queue_msg *m)
+{
+	m->err = errno;
+	log_err("queue: write(\"%s\"): %s", m->entries[0].tmp, strerror(m->err));
+}
+
 static int
 queue_msg_flush(struct queue_msg *m)
 {
 	if (m->err == 0 && m->buflen > 0 &&
-	    queue_write_all(m->fd, m->buf, m->buflen) == -1) {
-		m->err = errno;
-		log_err("queue: write(\"%s\"): %s", m->path, strerror(errno));
-	}
+	    queue_write_all(m->entries[0].fd, m->buf, m->buflen) == -1)
+		queue_msg_write_failed(m);
 	m->buflen = 0;
 	errno = m->err;
 	return m->err == 0 ? 0 : -1;
 }
 
+/* Append to tmp/ID through the buffer; 0, or -1 with errno. */
+static int
+queue_msg_put(struct queue_msg *m, const char *p, size_t len)
+{
+	while (m->err == 0 && len > 0) {
+		if (m->buflen == 0 && len >= QUEUE_MSG_BUFSIZE) {
+			if (queue_write_all(m->entries[0].fd, p, len) == -1)
+				queue_msg_write_failed(m);
+			break;
+		}
+		size_t n = QUEUE_MSG_BUFSIZE - m->buflen;
+		if (n > len)
+			n = len;
+		memcpy(m->buf + m->buflen, p, n);
+		m->buflen += n;
+		p += n;
+		len -= n;
+		if (m->buflen == QUEUE_MSG_BUFSIZE)
+			queue_msg_flush(m);
+	}
+	errno = m->err;
+	return m->err == 0 ? 0 : -1;
+}
+
+static bool
+queue_dests_valid(const struct queue_dest *dests, size_t ndests)
+{
+	if (ndests == 0)
+		return false;
+	for (size_t i = 0; i < ndests; i++) {
+		if (dests[i].channel == NULL || !queue_channel_valid(dests[i].channel))
+			return false;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(dests[i].channel, dests[j].channel) == 0)
+				return false;
+	}
+	return true;
+}
+
+/* One entry per dest, names made and envelopes formatted; 0 or an errno. */
+static int
+queue_msg_entries(struct queue_msg *m, const struct queue_env *env,
+    const struct queue_dest *dests, size_t ndests)
+{
+	const char *root = m->q->root;
+	struct queue_env e = *env;
+
+	if (!queue_dests_valid(dests, ndests))
+		return EINVAL;
+	e.id = m->id;
+	if (e.created == 0)
+		e.created = (long long)time(NULL);
+	m->entries = xcalloc(ndests, sizeof(*m->entries));
+	for (size_t k = 0; k < ndests; k++) {
+		struct queue_entry *qe = &m->entries[m->nentries++];
+		int ss = queue_subdir(m->id, dests[k].subdirs);
+		char sub[16] = "";
+
+		qe->fd = -1;
+		if (ss >= 0)
+			snprintf(sub, sizeof(sub), "/%02d", ss);
+		qe->tmp = k == 0 ? xasprintf("%s/tmp/%s", root, m->id) :
+		    xasprintf("%s/tmp/%s.%zu", root, m->id, k);
+		qe->dir = xasprintf("%s/%s%s", root, dests[k].channel, sub);
+		qe->path = xasprintf("%s/%s", qe->dir, m->id);
+		qe->rel = qe->path + strlen(root) + 1;
+		e.channel = (char *)dests[k].channel;
+		e.rcpts = (struct queue_rcpt *)dests[k].rcpts;
+		e.nrcpts = dests[k].nrcpts;
+		if ((qe->head = queue_env_format(&e)) == NULL)
+			return errno;
+		qe->head_len = strlen(qe->head);
+	}
+	return 0;
+}
+
+/* Close the files, unlink the tmp names, free: on abort, and by the commit
+ * thread when a request is over (an entry keeps its own link). */
+static void
+queue_msg_free(struct queue_msg *m)
+{
+	for (size_t k = 0; k < m->nentries; k++) {
+		struct queue_entry *e = &m->entries[k];
+		if (e->fd >= 0)
+			close(e->fd);
+		if (e->made)
+			queue_unlink_quiet(e->tmp);
+		free(e->tmp);
+		free(e->dir);
+		free(e->path);
+		free(e->head);
+	}
+	free(m->entries);
+	free(m->buf);
+	free(m);
+}
+
 struct queue_msg *
-queue_msg_new(struct queue *q, char **err)
+queue_msg_new(struct queue *q, const struct queue_env *env,
+    const struct queue_dest *dests, size_t ndests, char **err)
 {
 	struct queue_msg *m = xcalloc(1, sizeof(*m));
+	struct queue_entry *first;
+	int rc;
 
 	m->q = q;
 	queue_make_id(m->id);
-	m->path = xasprintf("%s/tmp/%s", q->root, m->id);
-	m->fd = open(m->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    QUEUE_FILE_MODE);
-	if (m->fd == -1) {
-		*err = xasprintf("open(\"%s\"): %s", m->path, strerror(errno));
-		free(m->path);
-		free(m);
-		return NULL;
-	}
 	m->buf = xmalloc(QUEUE_MSG_BUFSIZE);
+	if ((rc = queue_msg_entries(m, env, dests, ndests)) != 0) {
+		*err = xasprintf("queue: id=%s envelope refused: %s", m->id,
+		    strerror(rc));
+		goto fail;
+	}
+	first = &m->entries[0];
+	first->fd = open(first->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+	    QUEUE_FILE_MODE);                   /* read by queue_entry_copy */
+	if (first->fd == -1) {
+		rc = errno;
+		*err = xasprintf("open(\"%s\"): %s", first->tmp, strerror(rc));
+		goto fail;
+	}
+	first->made = true;
+	if (queue_msg_put(m, first->head, first->head_len) == -1) {
+		rc = errno;
+		*err = xasprintf("write(\"%s\"): %s", first->tmp, strerror(rc));
+		goto fail;
+	}
 	return m;
+fail:
+	queue_msg_free(m);
+	errno = rc;
+	return NULL;
 }
 
 const char *
@@ -227,46 +357,10 @@ queue_msg_size(const struct queue_msg *m)
 int
 queue_msg_write(struct queue_msg *m, const void *buf, size_t len)
 {
-	const char *p = buf;
-
-	while (m->err == 0 && len > 0) {
-		if (m->buflen == 0 && len >= QUEUE_MSG_BUFSIZE) {
-			if (queue_write_all(m->fd, p, len) == -1) {
-				m->err = errno;
-				log_err("queue: write(\"%s\"): %s", m->path,
-				    strerror(errno));
-				break;
-			}
-			m->size += len;
-			return 0;
-		}
-		size_t n = QUEUE_MSG_BUFSIZE - m->buflen;
-		if (n > len)
-			n = len;
-		memcpy(m->buf + m->buflen, p, n);
-		m->buflen += n;
-		m->size += n;
-		p += n;
-		len -= n;
-		if (m->buflen == QUEUE_MSG_BUFSIZE)
-			queue_msg_flush(m);
-	}
-	errno = m->err;
-	return m->err == 0 ? 0 : -1;
-}
-
-/* Close, unlink tmp/ID, free: on abort, and by the commit thread when a
- * request is over (on success the links hold the data). */
-static void
-queue_msg_free(struct queue_msg *m)
-{
-	if (m->fd >= 0)
-		close(m->fd);
-	if (unlink(m->path) == -1 && errno != ENOENT)
-		log_err("queue: unlink(\"%s\"): %s", m->path, strerror(errno));
-	free(m->path);
-	free(m->buf);
-	free(m);
+	if (queue_msg_put(m, buf, len) == -1)
+		return -1;
+	m->size += len;
+	return 0;
 }
 
 void
@@ -283,8 +377,9 @@ queue_msg_abort(struct queue_msg **mp)
 struct queue_batch {
 	const char **dirs;          /* the entries' dir strings, distinct */
 	size_t ndirs, capdirs;
-	int *fds;                   /* round 1 */
-	struct queue_req **fd_owner;
+	int *fds;                   /* step 2: every file of the batch */
+	struct queue_entry **fd_entry;
+	struct queue_req **fd_req;
 	size_t nfds, capfds;
 };
 
@@ -303,15 +398,19 @@ queue_batch_dir(struct queue_batch *b, const char *dir)
 }
 
 static void
-queue_batch_fd(struct queue_batch *b, int fd, struct queue_req *owner)
+queue_batch_file(struct queue_batch *b, struct queue_entry *e,
+    struct queue_req *req)
 {
 	if (b->nfds == b->capfds) {
 		b->capfds = b->capfds ? b->capfds * 2 : 64;
 		b->fds = xrealloc(b->fds, b->capfds * sizeof(*b->fds));
-		b->fd_owner = xrealloc(b->fd_owner, b->capfds * sizeof(*b->fd_owner));
+		b->fd_entry = xrealloc(b->fd_entry, b->capfds * sizeof(*b->fd_entry));
+		b->fd_req = xrealloc(b->fd_req, b->capfds * sizeof(*b->fd_req));
 	}
-	b->fds[b->nfds] = fd;
-	b->fd_owner[b->nfds++] = owner;
+	b->fds[b->nfds] = e->fd;
+	b->fd_entry[b->nfds] = e;
+	b->fd_req[b->nfds++] = req;
+	e->dir_idx = queue_batch_dir(b, e->dir);
 }
 
 static void
@@ -321,52 +420,92 @@ queue_req_fail(struct queue_req *req, int err)
 		req->err = err != 0 ? err : EIO;
 }
 
-/* link(2) tmp/ID into the entry's directory, making it when missing. */
+/* Log a failed step of a copy; the errno to report (n == 0: tmp/ID ended
+ * early, EIO). */
 static int
-queue_entry_link(struct queue_msg *m, struct queue_entry *e)
+queue_copy_error(const char *call, const char *path, ssize_t n)
 {
-	char *dst = xasprintf("%s/%s.msg", e->dir, m->id);
-	int rc = link(m->path, dst);
+	int rc = n == 0 ? EIO : errno;
 
-	if (rc == -1 && errno == ENOENT) {
-		if (durable_mkdirs(e->dir, QUEUE_DIR_MODE) == 0)
-			rc = link(m->path, dst);
-		else
-			log_err("queue: mkdir(\"%s\"): %s", e->dir, strerror(errno));
-	}
-	if (rc == 0)
-		e->linked = true;
-	else
-		log_err("queue: link(\"%s\", \"%s\"): %s", m->path, dst,
-		    strerror(errno));
-	int saved = errno;
-	free(dst);
-	errno = saved;
+	log_err("queue: %s(\"%s\"): %s", call, path,
+	    n == 0 ? "file ended early" : strerror(rc));
 	return rc;
 }
 
+/* The rest of the copy through m->buf (flushed, so free), where the kernel
+ * will not copy between these files.  0 or an errno. */
 static int
-queue_entry_write_env(struct queue_msg *m, struct queue_entry *e)
+queue_entry_copy_slow(struct queue_msg *m, struct queue_entry *e, off_t off,
+    uint64_t left)
 {
-	char *tmp = xasprintf("%s/.%s.env.tmp", e->dir, m->id);
-	int rc = -1;
+	const struct queue_entry *first = &m->entries[0];
 
-	e->env_fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	while (left > 0) {
+		size_t want = left < QUEUE_MSG_BUFSIZE ? (size_t)left :
+		    QUEUE_MSG_BUFSIZE;
+		ssize_t n = pread(first->fd, m->buf, want, off);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return queue_copy_error("pread", first->tmp, n);
+		if (queue_write_all(e->fd, m->buf, (size_t)n) == -1)
+			return queue_copy_error("write", e->tmp, -1);
+		off += n;
+		left -= (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Append the message (tmp/ID past its head) to e's file, in the kernel
+ * when it can.  0 or an errno. */
+static int
+queue_entry_copy(struct queue_msg *m, struct queue_entry *e)
+{
+	const struct queue_entry *first = &m->entries[0];
+	off_t off = (off_t)first->head_len;
+	uint64_t left = m->size;
+
+	while (left > 0) {
+		size_t want = left < QUEUE_COPY_MAX ? (size_t)left : QUEUE_COPY_MAX;
+		ssize_t n = copy_file_range(first->fd, &off, e->fd, NULL, want, 0);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EXDEV || errno == EINVAL ||
+		    errno == ENOSYS || errno == EOPNOTSUPP))
+			return queue_entry_copy_slow(m, e, off, left);
+		if (n <= 0)
+			return queue_copy_error("copy_file_range", e->tmp, n);
+		left -= (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Step 1 for a further destination: tmp/ID.K, its head and the message.
+ * 0 or an errno. */
+static int
+queue_entry_make(struct queue_msg *m, struct queue_entry *e)
+{
+	int rc;
+
+	e->fd = open(e->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 	    QUEUE_FILE_MODE);
-	if (e->env_fd >= 0) {
-		e->tmp_made = true;
-		rc = queue_write_all(e->env_fd, e->env_text, e->env_len);
+	if (e->fd == -1) {
+		rc = errno;
+		log_err("queue: open(\"%s\"): %s", e->tmp, strerror(rc));
+		return rc;
 	}
-	if (rc == -1)
-		log_err("queue: %s(\"%s\"): %s", e->env_fd >= 0 ? "write" : "open",
-		    tmp, strerror(errno));
-	int saved = errno;
-	free(tmp);
-	errno = saved;
-	return rc;
+	e->made = true;
+	if (queue_write_all(e->fd, e->head, e->head_len) == -1) {
+		rc = errno;
+		log_err("queue: write(\"%s\"): %s", e->tmp, strerror(rc));
+		return rc;
+	}
+	return queue_entry_copy(m, e);
 }
 
-/* Step 1 (queue.h): flush, link, write the envelopes. */
+/* Step 1 (queue.h): flush the message, make the other entries' files. */
 static void
 queue_req_prepare(struct queue_req *req, struct queue_batch *b)
 {
@@ -376,92 +515,100 @@ queue_req_prepare(struct queue_req *req, struct queue_batch *b)
 		queue_req_fail(req, errno);
 		return;
 	}
-	queue_batch_fd(b, m->fd, req);
-	for (size_t i = 0; i < req->nentries; i++) {
-		struct queue_entry *e = &req->entries[i];
-		if (queue_entry_link(m, e) == -1 ||
-		    queue_entry_write_env(m, e) == -1) {
-			queue_req_fail(req, errno);
+	for (size_t k = 0; k < m->nentries; k++) {
+		int rc = k == 0 ? 0 : queue_entry_make(m, &m->entries[k]);
+		if (rc != 0) {
+			queue_req_fail(req, rc);
 			return;
 		}
-		queue_batch_fd(b, e->env_fd, req);
-		e->dir_idx = queue_batch_dir(b, e->dir);
+		queue_batch_file(b, &m->entries[k], req);
 	}
 }
 
-/* Fail every live request with an entry in a directory that failed. */
+/* Step 2: every file of the batch in one round. */
+static void
+queue_batch_sync_files(const struct queue_batch *b)
+{
+	int *errs = xcalloc(b->nfds + 1, sizeof(int));
+
+	durable_sync_many(b->fds, errs, b->nfds);
+	for (size_t i = 0; i < b->nfds; i++)
+		if (errs[i] != 0) {
+			log_err("queue: fsync(\"%s\"): %s", b->fd_entry[i]->tmp,
+			    strerror(errs[i]));
+			queue_req_fail(b->fd_req[i], errs[i]);
+		}
+	free(errs);
+}
+
+/* link(2) the entry's file to its name, making the directory when
+ * missing; 0 or an errno. */
+static int
+queue_entry_link(struct queue_entry *e)
+{
+	int rc = link(e->tmp, e->path);
+
+	if (rc == -1 && errno == ENOENT) {
+		if (durable_mkdirs(e->dir, QUEUE_DIR_MODE) == -1) {
+			rc = errno;
+			log_err("queue: mkdir(\"%s\"): %s", e->dir, strerror(rc));
+			return rc;
+		}
+		rc = link(e->tmp, e->path);
+	}
+	if (rc == -1) {
+		rc = errno;
+		log_err("queue: link(\"%s\", \"%s\"): %s", e->tmp, e->path,
+		    strerror(rc));
+		return rc;
+	}
+	e->linked = true;
+	return 0;
+}
+
+/* Step 3: the entries appear, complete and durable. */
+static void
+queue_req_link(struct queue_req *req)
+{
+	for (size_t k = 0; req->err == 0 && k < req->m->nentries; k++) {
+		int rc = queue_entry_link(&req->m->entries[k]);
+		if (rc != 0)
+			queue_req_fail(req, rc);
+	}
+}
+
+/* Fail every live request with an entry in a directory that failed;
+ * errs[idx_of_dir[d]] is the result of b->dirs[d] (SIZE_MAX: not synced). */
 static void
 queue_fail_dirs(struct queue_req *reqs, const size_t *idx_of_dir,
     const int *errs, const struct queue_batch *b)
 {
 	for (struct queue_req *r = reqs; r != NULL; r = r->next)
-		for (size_t i = 0; r->err == 0 && i < r->nentries; i++) {
-			size_t k = idx_of_dir[r->entries[i].dir_idx];
-			if (k != SIZE_MAX && errs[k] != 0)
-				queue_req_fail(r, errs[k]);
+		for (size_t k = 0; r->err == 0 && k < r->m->nentries; k++) {
+			size_t i = idx_of_dir[r->m->entries[k].dir_idx];
+			if (i != SIZE_MAX && errs[i] != 0)
+				queue_req_fail(r, errs[i]);
 		}
-	for (size_t i = 0; i < b->ndirs; i++)
-		if (idx_of_dir[i] != SIZE_MAX && errs[idx_of_dir[i]] != 0)
-			log_err("queue: fsync(\"%s\"): %s", b->dirs[i],
-			    strerror(errs[idx_of_dir[i]]));
+	for (size_t d = 0; d < b->ndirs; d++)
+		if (idx_of_dir[d] != SIZE_MAX && errs[idx_of_dir[d]] != 0)
+			log_err("queue: fsync(\"%s\"): %s", b->dirs[d],
+			    strerror(errs[idx_of_dir[d]]));
 }
 
-/* Step 2: message and envelope data, and the links, in one round. */
+/* Step 4: the directories of the requests still alive, in one round (a
+ * directory made in step 3 was synced into its parent by durable_mkdirs). */
 static void
-queue_batch_round1(struct queue_req *reqs, struct queue_batch *b)
-{
-	int *fd_errs = xcalloc(b->nfds + 1, sizeof(int));
-	int *dir_errs = xcalloc(b->ndirs + 1, sizeof(int));
-	size_t *ident = xcalloc(b->ndirs + 1, sizeof(size_t));
-
-	for (size_t i = 0; i < b->ndirs; i++)
-		ident[i] = i;
-	durable_sync_mixed(b->fds, fd_errs, b->nfds, b->dirs, dir_errs, b->ndirs);
-	for (size_t i = 0; i < b->nfds; i++)
-		if (fd_errs[i] != 0) {
-			log_err("queue: fsync(%s): %s", b->fd_owner[i]->m->id,
-			    strerror(fd_errs[i]));
-			queue_req_fail(b->fd_owner[i], fd_errs[i]);
-		}
-	queue_fail_dirs(reqs, ident, dir_errs, b);
-	free(fd_errs);
-	free(dir_errs);
-	free(ident);
-}
-
-/* Step 3: the entries appear. */
-static void
-queue_req_rename(struct queue_req *req)
-{
-	for (size_t i = 0; req->err == 0 && i < req->nentries; i++) {
-		struct queue_entry *e = &req->entries[i];
-		char *tmp = xasprintf("%s/.%s.env.tmp", e->dir, req->m->id);
-		char *env = xasprintf("%s/%s.env", e->dir, req->m->id);
-		if (rename(tmp, env) == 0) {
-			e->renamed = true;
-		} else {
-			log_err("queue: rename(\"%s\", \"%s\"): %s", tmp, env,
-			    strerror(errno));
-			queue_req_fail(req, errno);
-		}
-		free(tmp);
-		free(env);
-	}
-}
-
-/* Step 4: the directories of the requests still alive. */
-static void
-queue_batch_round2(struct queue_req *reqs, const struct queue_batch *b)
+queue_batch_sync_dirs(struct queue_req *reqs, const struct queue_batch *b)
 {
 	size_t *idx = xmalloc((b->ndirs + 1) * sizeof(size_t)), n = 0;
 	const char **paths = xcalloc(b->ndirs + 1, sizeof(*paths));
 	int *errs = xcalloc(b->ndirs + 1, sizeof(int));
 
-	for (size_t i = 0; i < b->ndirs; i++)
-		idx[i] = SIZE_MAX;
+	for (size_t d = 0; d < b->ndirs; d++)
+		idx[d] = SIZE_MAX;
 	for (struct queue_req *r = reqs; r != NULL; r = r->next)
-		for (size_t i = 0; r->err == 0 && i < r->nentries; i++) {
-			size_t d = r->entries[i].dir_idx;
+		for (size_t k = 0; r->err == 0 && k < r->m->nentries; k++) {
+			size_t d = r->m->entries[k].dir_idx;
 			if (idx[d] == SIZE_MAX) {
 				idx[d] = n;
 				paths[n++] = b->dirs[d];
@@ -474,46 +621,17 @@ queue_batch_round2(struct queue_req *reqs, const struct queue_batch *b)
 	free(errs);
 }
 
-static void
-queue_unlink_quiet(const char *path)
-{
-	if (unlink(path) == -1 && errno != ENOENT)
-		log_err("queue: unlink(\"%s\"): %s", path, strerror(errno));
-}
-
-/* Undo what a failed request made, newest first. */
+/* Unlink the names a failed request linked (its tmp files go when its
+ * message is freed). */
 static void
 queue_req_undo(struct queue_req *req)
 {
-	for (size_t i = 0; i < req->nentries; i++) {
-		struct queue_entry *e = &req->entries[i];
-		char *path;
-		if (e->renamed) {
-			path = xasprintf("%s/%s.env", e->dir, req->m->id);
-			queue_unlink_quiet(path);
-			free(path);
-		} else if (e->tmp_made) {
-			path = xasprintf("%s/.%s.env.tmp", e->dir, req->m->id);
-			queue_unlink_quiet(path);
-			free(path);
-		}
-		if (e->linked) {
-			path = xasprintf("%s/%s.msg", e->dir, req->m->id);
-			queue_unlink_quiet(path);
-			free(path);
-		}
-		e->renamed = e->tmp_made = e->linked = false;
+	for (size_t k = 0; k < req->m->nentries; k++) {
+		struct queue_entry *e = &req->m->entries[k];
+		if (e->linked)
+			queue_unlink_quiet(e->path);
+		e->linked = false;
 	}
-}
-
-static void
-queue_close_env_fds(struct queue_req *req)
-{
-	for (size_t i = 0; i < req->nentries; i++)
-		if (req->entries[i].env_fd >= 0) {
-			close(req->entries[i].env_fd);
-			req->entries[i].env_fd = -1;
-		}
 }
 
 /* One datagram per entry to jobctl; nobody listening is normal. */
@@ -527,47 +645,58 @@ queue_notify_send(struct queue *q, const struct queue_req *req)
 	pthread_mutex_unlock(&q->lock);
 	if (sun.sun_path[0] == '\0' || q->notify_fd < 0)
 		return;
-	for (size_t i = 0; i < req->nentries; i++) {
+	for (size_t k = 0; k < req->m->nentries; k++) {
+		const char *rel = req->m->entries[k].rel;
 		char line[QUEUE_CHANNEL_MAX + QUEUE_ID_LEN + 8];
-		int n = snprintf(line, sizeof(line), "%s\n", req->entries[i].rel);
+		int n = snprintf(line, sizeof(line), "%s\n", rel);
 		if (sendto(q->notify_fd, line, (size_t)n, MSG_NOSIGNAL,
 		    (struct sockaddr *)&sun, sizeof(sun)) != -1)
 			continue;
 		if (errno == ENOENT || errno == ECONNREFUSED || errno == EAGAIN ||
 		    errno == EWOULDBLOCK)
 			log_debug("queue: notify path=%s entry=%s: %s", sun.sun_path,
-			    req->entries[i].rel, strerror(errno));
+			    rel, strerror(errno));
 		else
 			log_warn("queue: sendto(\"%s\"): %s", sun.sun_path,
 			    strerror(errno));
 	}
 }
 
-static void
+/*
+ * Steps 1 to 4 for a batch.  A failed request is undone and its message
+ * freed now, so that its client hears of it with nothing left behind; a
+ * request that succeeded has its notices sent and its message returned in
+ * the list of spent ones: step 5 frees them after the callbacks are on
+ * their way.
+ */
+static struct queue_msg *
 queue_batch_run(struct queue *q, struct queue_req *reqs)
 {
 	struct queue_batch b = { 0 };
+	struct queue_msg *spent = NULL;
 
 	for (struct queue_req *r = reqs; r != NULL; r = r->next)
-		if (r->err == 0)
-			queue_req_prepare(r, &b);
-	queue_batch_round1(reqs, &b);
+		queue_req_prepare(r, &b);
+	queue_batch_sync_files(&b);
+	for (struct queue_req *r = reqs; r != NULL; r = r->next)
+		queue_req_link(r);
+	queue_batch_sync_dirs(reqs, &b);
 	for (struct queue_req *r = reqs; r != NULL; r = r->next) {
-		queue_close_env_fds(r);
-		queue_req_rename(r);
-	}
-	queue_batch_round2(reqs, &b);
-	for (struct queue_req *r = reqs; r != NULL; r = r->next) {
-		if (r->err != 0)
+		if (r->err != 0) {
 			queue_req_undo(r);
-		else
+			queue_msg_free(r->m);
+		} else {
 			queue_notify_send(q, r);
-		queue_msg_free(r->m);
+			r->m->next = spent;
+			spent = r->m;
+		}
 		r->m = NULL;
 	}
 	free(b.dirs);
 	free(b.fds);
-	free(b.fd_owner);
+	free(b.fd_entry);
+	free(b.fd_req);
+	return spent;
 }
 
 /* Detach the next batch from q->pending; called with q->lock held. */
@@ -578,8 +707,8 @@ queue_take_batch(struct queue *q)
 	size_t entries = 0;
 
 	while (*tail != NULL && (entries == 0 ||
-	    entries + (*tail)->nentries <= QUEUE_BATCH_ENTRIES)) {
-		entries += (*tail)->nentries;
+	    entries + (*tail)->m->nentries <= QUEUE_BATCH_ENTRIES)) {
+		entries += (*tail)->m->nentries;
 		tail = &(*tail)->next;
 	}
 	q->pending = *tail;
@@ -603,7 +732,7 @@ queue_thread_main(void *arg)
 		struct queue_req *batch = queue_take_batch(q);
 		pthread_mutex_unlock(&q->lock);
 
-		queue_batch_run(q, batch);
+		struct queue_msg *spent = queue_batch_run(q, batch);
 
 		pthread_mutex_lock(&q->lock);
 		q->batches++;
@@ -613,24 +742,21 @@ queue_thread_main(void *arg)
 		while (*q->done_tail != NULL)
 			q->done_tail = &(*q->done_tail)->next;
 		event_active(q->done_ev, EV_READ, 0);
+		pthread_mutex_unlock(&q->lock);
+
+		/* Step 5: the tmp names, while the callbacks run. */
+		while (spent != NULL) {
+			struct queue_msg *m = spent;
+			spent = m->next;
+			queue_msg_free(m);
+		}
+		pthread_mutex_lock(&q->lock);
 	}
 	pthread_mutex_unlock(&q->lock);
 	return NULL;
 }
 
 /* ---- requests (loop thread) ------------------------------------------- */
-
-static void
-queue_req_free(struct queue_req *req)
-{
-	for (size_t i = 0; i < req->nentries; i++) {
-		free(req->entries[i].dir);
-		free(req->entries[i].rel);
-		free(req->entries[i].env_text);
-	}
-	free(req->entries);
-	free(req);
-}
 
 static void
 queue_on_done(evutil_socket_t fd, short what, void *arg)
@@ -649,64 +775,12 @@ queue_on_done(evutil_socket_t fd, short what, void *arg)
 		list = list->next;
 		q->inflight--;
 		req->cb(req->arg, req->err);
-		queue_req_free(req);
+		free(req);
 	}
-}
-
-static bool
-queue_dests_valid(const struct queue_dest *dests, size_t ndests)
-{
-	if (ndests == 0)
-		return false;
-	for (size_t i = 0; i < ndests; i++) {
-		if (dests[i].channel == NULL || !queue_channel_valid(dests[i].channel))
-			return false;
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(dests[i].channel, dests[j].channel) == 0)
-				return false;
-	}
-	return true;
-}
-
-/* Copy everything the commit thread needs; 0 or an errno. */
-static int
-queue_req_build(struct queue_req *req, const struct queue_env *env,
-    const struct queue_dest *dests, size_t ndests)
-{
-	struct queue_msg *m = req->m;
-	struct queue_env e = *env;
-
-	if (!queue_dests_valid(dests, ndests))
-		return EINVAL;
-	e.id = m->id;
-	e.size = m->size;
-	if (e.created == 0)
-		e.created = (long long)time(NULL);
-	req->entries = xcalloc(ndests, sizeof(*req->entries));
-	for (size_t i = 0; i < ndests; i++) {
-		struct queue_entry *qe = &req->entries[req->nentries++];
-		int ss = queue_subdir(m->id, dests[i].subdirs);
-		char sub[16] = "";
-
-		if (ss >= 0)
-			snprintf(sub, sizeof(sub), "/%02d", ss);
-		qe->env_fd = -1;
-		qe->dir = xasprintf("%s/%s%s", m->q->root, dests[i].channel, sub);
-		qe->rel = xasprintf("%s%s/%s", dests[i].channel, sub, m->id);
-		e.channel = (char *)dests[i].channel;
-		e.rcpts = (struct queue_rcpt *)dests[i].rcpts;
-		e.nrcpts = dests[i].nrcpts;
-		if ((qe->env_text = queue_env_format(&e)) == NULL)
-			return errno;
-		qe->env_len = strlen(qe->env_text);
-	}
-	return 0;
 }
 
 void
-queue_commit(struct queue_msg **mp, const struct queue_env *env,
-    const struct queue_dest *dests, size_t ndests, queue_commit_cb *cb,
-    void *arg)
+queue_commit(struct queue_msg **mp, queue_commit_cb *cb, void *arg)
 {
 	struct queue_msg *m = *mp;
 	struct queue *q = m->q;
@@ -716,23 +790,11 @@ queue_commit(struct queue_msg **mp, const struct queue_env *env,
 	req->m = m;
 	req->cb = cb;
 	req->arg = arg;
-	req->err = queue_req_build(req, env, dests, ndests);
 	q->inflight++;
 	pthread_mutex_lock(&q->lock);
-	if (req->err != 0) {
-		/* Refused before any work; still answered from the loop. */
-		log_err("queue: commit id=%s refused: %s", m->id,
-		    strerror(req->err));
-		queue_msg_free(m);
-		req->m = NULL;
-		*q->done_tail = req;
-		q->done_tail = &req->next;
-		event_active(q->done_ev, EV_READ, 0);
-	} else {
-		*q->pending_tail = req;
-		q->pending_tail = &req->next;
-		pthread_cond_signal(&q->wake);
-	}
+	*q->pending_tail = req;
+	q->pending_tail = &req->next;
+	pthread_cond_signal(&q->wake);
 	pthread_mutex_unlock(&q->lock);
 }
 

@@ -1,12 +1,14 @@
 /*
- * queue_env: the envelope file of a queue entry, written by the SMTP server
- * through queue_commit() and read by jobctl (the grammar is in queue.h).
+ * queue_env: the envelope at the head of a queue entry file, written by the
+ * SMTP server through queue_msg_new() and read by jobctl (the grammar is in
+ * queue.h).
  *
- * The writer refuses anything the parser would refuse, so every file we
- * write reads back.  The parser trusts nothing: a file may have been cut
- * short by a crash or edited by an operator.  It reads line by line with a
- * fixed cap (QUEUE_ENV_LINE_MAX) and a fixed number of recipients, and stops
- * at the first fault with "line N: ..." and the entry cleared.
+ * The writer refuses anything the parser would refuse, so every head we
+ * write reads back.  The parser trusts nothing: a file may have been edited
+ * by an operator or damaged.  It reads line by line with a fixed cap
+ * (QUEUE_ENV_LINE_MAX) and a fixed number of recipients, stops at the empty
+ * line that ends the envelope (the message after it is never looked at),
+ * and at the first fault with "line N: ..." and the entry cleared.
  */
 #include <errno.h>
 #include <limits.h>
@@ -223,8 +225,6 @@ queue_env_format(const struct queue_env *env)
 		env_buf_line(&b, "ret", env_ret_names[env->ret]);
 	env_buf_xtext_line(&b, "envid", env->envid);
 	env_buf_line(&b, "priority", env_priority_name(env->priority));
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)env->size);
-	env_buf_line(&b, "size", num);
 	if (env->client_addr != NULL && *env->client_addr != '\0') {
 		env_buf_str(&b, "client ");
 		env_buf_xtext(&b, env->client_addr);
@@ -236,6 +236,7 @@ queue_env_format(const struct queue_env *env)
 	env_buf_xtext_line(&b, "auth", env->auth);
 	for (size_t i = 0; i < env->nrcpts; i++)
 		env_buf_rcpt(&b, &env->rcpts[i]);
+	env_buf_put(&b, "\n", 1);             /* the message follows */
 	if (b.too_long) {
 		free(b.p);
 		errno = E2BIG;
@@ -421,17 +422,6 @@ env_key_priority(struct env_parser *p, char *val)
 	return "not urgent, normal or nonurgent";
 }
 
-static const char *
-env_key_size(struct env_parser *p, char *val)
-{
-	unsigned long long n;
-	const char *e = env_get_number(val, UINT64_MAX, &n);
-
-	if (e == NULL)
-		p->env->size = n;
-	return e;
-}
-
 /* client = xtext SP xtext */
 static const char *
 env_key_client(struct env_parser *p, char *val)
@@ -567,7 +557,6 @@ static const struct env_key {
 	{ "ret", env_key_ret, 0 },
 	{ "envid", env_key_envid, 0 },
 	{ "priority", env_key_priority, 0 },
-	{ "size", env_key_size, ENV_REQUIRED },
 	{ "client", env_key_client, 0 },
 	{ "helo", env_key_helo, 0 },
 	{ "auth", env_key_auth, 0 },
@@ -632,18 +621,23 @@ env_parse_fail(struct queue_env *env, char **err, int lineno, const char *key,
 	return false;
 }
 
+/* entry = 1*(line LF) LF message; the message is not looked at. */
 bool
-queue_env_parse(const char *text, size_t len, struct queue_env *env, char **err)
+queue_env_parse(const char *buf, size_t len, struct queue_env *env,
+    size_t *body_offset, char **err)
 {
 	struct env_parser p = { .env = env };
-	const char *s = text, *end = text + len;
+	const char *s = buf, *end = buf + len;
 	char key[33];
 	int lineno = 0;
 
 	memset(env, 0, sizeof(*env));
 	*err = NULL;
-	while (s < end) {
+	for (;;) {
 		size_t avail = (size_t)(end - s);
+		if (avail == 0)
+			return env_parse_fail(env, err, 0, "",
+			    "no empty line after the envelope");
 		size_t look = avail < QUEUE_ENV_LINE_MAX + 1 ? avail : QUEUE_ENV_LINE_MAX + 1;
 		const char *nl = memchr(s, '\n', look);
 
@@ -653,6 +647,8 @@ queue_env_parse(const char *text, size_t len, struct queue_env *env, char **err)
 			return env_parse_fail(env, err, lineno, key,
 			    avail > QUEUE_ENV_LINE_MAX ? "line too long" :
 			    "no newline at the end");
+		if (nl == s)
+			break;                  /* the empty line */
 		const char *e = env_parse_line(&p, s, (size_t)(nl - s), lineno,
 		    key, sizeof(key));
 		if (e != NULL)
@@ -665,6 +661,8 @@ queue_env_parse(const char *text, size_t len, struct queue_env *env, char **err)
 			snprintf(msg, sizeof(msg), "missing key \"%s\"", env_keys[i].name);
 			return env_parse_fail(env, err, 0, "", msg);
 		}
+	*body_offset = (size_t)(s + 1 - buf);
+	env->size = len - *body_offset;
 	return true;
 }
 

@@ -18,7 +18,10 @@
  *   3. Every address an expansion yields goes through 1 and 2 again.
  *
  * Bounds: the addresses one recipient expands to (mta.maxexpansion, then
- * 550 5.5.3), the nesting (ROUTE_DEPTH_MAX, then 554 5.4.6); an address
+ * 550 5.5.3; past the source channel's `expandlimit` first, the expansion
+ * stops and the recipient goes unexpanded to its `expandchannel`,
+ * reprocess by default, to be expanded off line), the nesting
+ * (ROUTE_DEPTH_MAX, then 554 5.4.6); an address
  * met twice is routed once (loops between groups or forwards end).  The
  * directory not answering is 451 4.4.3 for the whole recipient: mail
  * waits at the client, it never bounces on a directory outage.  Members
@@ -43,6 +46,7 @@
 #define ROUTE_DEPTH_MAX 10
 #define ROUTE_STORE_CHANNEL "lmtp"
 #define ROUTE_HOLD_CHANNEL "hold"
+#define ROUTE_EXPAND_CHANNEL "reprocess"
 
 /* An address to route, or (channel NULL) a directory search whose
  * entries' mail addresses are routed: a group's member DN or URL. */
@@ -67,7 +71,10 @@ struct route_req {
 	char *first_channel, *first_address;
 	struct route_item cur;          /* waiting for the directory */
 	struct dir_req *dreq;
-	bool waiting, running, finished;
+	int expand_limit;               /* the source channel's; 0: none */
+	char expand_limit_text[16];
+	const char *expand_channel;
+	bool waiting, running, finished, deferred;
 };
 
 static void
@@ -106,6 +113,12 @@ route_note(struct route_req *r, const char *address)
 	for (size_t i = 0; i < r->nseen; i++)
 		if (strcasecmp(r->seen[i], address) == 0)
 			return false;
+	if (r->expand_limit > 0 && r->nseen > (size_t)r->expand_limit) {
+		route_trace(r, "  more than %s addresses: expansion deferred to "
+		    "channel %s%s", r->expand_limit_text, r->expand_channel, NULL);
+		r->deferred = r->finished = true;
+		return false;
+	}
 	if (r->nseen >= (size_t)r->p.cfg->max_expansion) {
 		route_fail(r, "550 5.5.3 Recipient expands to too many addresses");
 		return false;
@@ -457,8 +470,15 @@ route_finish(struct route_req *r)
 		.first_channel = r->first_channel,
 		.first_address = r->first_address,
 	};
+	struct route_dest later = {
+		.channel = (char *)r->expand_channel, .address = r->first_address,
+	};
 
-	if (ans.reply == NULL && r->ndests == 0)
+	if (r->deferred && ans.reply == NULL) {
+		ans.dests = &later;
+		ans.ndests = 1;
+	}
+	if (ans.reply == NULL && ans.ndests == 0)
 		ans.reply = "550 5.1.1 Recipient expands to no address";
 	if (ans.reply != NULL)
 		ans.ndests = 0;
@@ -517,6 +537,23 @@ route_first(struct route_req *r)
 	return true;
 }
 
+/* The source channel's expandlimit and expandchannel. */
+static void
+route_expand_limit(struct route_req *r)
+{
+	const struct imta_channel *ch = imta_conf_channel_by_name(r->p.cfg->imta,
+	    r->p.src_channel);
+
+	r->expand_channel = ROUTE_EXPAND_CHANNEL;
+	if (ch == NULL || ch->kw.expandlimit <= 0)
+		return;
+	r->expand_limit = ch->kw.expandlimit;
+	snprintf(r->expand_limit_text, sizeof(r->expand_limit_text), "%d",
+	    ch->kw.expandlimit);
+	if (ch->kw.expandchannel != NULL)
+		r->expand_channel = ch->kw.expandchannel;
+}
+
 struct route_req *
 route_resolve(const struct route_params *p, route_cb *cb)
 {
@@ -524,6 +561,7 @@ route_resolve(const struct route_params *p, route_cb *cb)
 
 	r->p = *p;
 	r->cb = cb;
+	route_expand_limit(r);
 	route_first(r);
 	return route_run(r) ? NULL : r;
 }

@@ -16,6 +16,7 @@ struct bufferevent;
 struct dir_req;
 struct event;
 struct evconnlistener;
+struct message_groups;
 
 enum smtp_state {
 	SMTP_COMMAND,       /* reading command lines */
@@ -47,6 +48,8 @@ struct smtp_rcpt {
 	char *original;
 	char *orcpt;
 	unsigned notify;                /* QUEUE_NOTIFY_* */
+	const char *divert;             /* ORIG_SEND_ACCESS $B/$H: every
+	                                   destination goes to this channel */
 	struct route_dest *dests;
 	size_t ndests;
 };
@@ -67,6 +70,7 @@ struct smtp_session {
 	int peer_port, local_port;
 	char *port_probe;               /* PORT_ACCESS probe, kept for the rest */
 	const char *service;            /* "smtp", "submit" */
+	const char *listener_channel;   /* where the session started */
 	char src_channel[IMTA_NAME_MAX + 1];
 	bool tls, esmtp;
 	char helo[256];
@@ -77,8 +81,12 @@ struct smtp_session {
 	char *linebuf;
 	int line_cap;
 	bool out_paused, peer_eof, starttls;
+	struct event *close_ev;         /* frees a closed session later */
 	/* transaction */
-	bool has_mail;
+	bool has_mail, smtputf8;
+	const char *divert;             /* FROM_ACCESS $B/$H: the whole
+	                                   message goes to this channel */
+	size_t ndests;                  /* of all accepted recipients */
 	char *from;
 	int ret;                        /* QUEUE_RET_* */
 	char *envid;
@@ -94,6 +102,7 @@ struct smtp_session {
 	char *delayed_reply;
 	/* message */
 	struct queue_msg *qmsg;
+	struct message_groups *groups;  /* its queue entries (smtp_message.c) */
 	struct msg_intake in;
 	bool in_active;
 	uint64_t bdat_left;
@@ -106,13 +115,19 @@ struct smtp_session {
 	char *auth_login;
 	struct dir_req *auth_req;
 	bool auth_calling;              /* inside dir_authenticate() */
+	char auth_challenge[300];       /* CRAM-MD5 */
+	char auth_digest[64];
 };
+
+#define SMTP_AUTH_LINE_MAX 12288   /* RFC 4954 4 */
 
 /* smtp_session.c */
 void smtp_reply(struct smtp_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Count a protocol error; false when the session was closed for it. */
 bool smtp_error(struct smtp_session *s);
+/* Close after the replies written so far; the session is never freed
+ * inside this call, so callers may look at s->state afterwards. */
 void smtp_close(struct smtp_session *s);
 /* Resume reading after an asynchronous step finished. */
 void smtp_resume(struct smtp_session *s);
@@ -127,6 +142,9 @@ void smtp_command(struct smtp_session *s, char *line);
 void smtp_reset(struct smtp_session *s);
 void smtp_rcpt_clear(struct smtp_rcpt *r);
 
+#define SMTP_BITBUCKET_CHANNEL "bitbucket"
+#define SMTP_HOLD_CHANNEL "hold"
+
 /* smtp_rcpt.c */
 void smtp_cmd_rcpt(struct smtp_session *s, char *args);
 
@@ -134,7 +152,8 @@ void smtp_cmd_rcpt(struct smtp_session *s, char *args);
 void smtp_cmd_auth(struct smtp_session *s, char *args);
 void smtp_auth_input(struct smtp_session *s, char *line);
 void smtp_auth_cancel(struct smtp_session *s);
-bool smtp_auth_offered(const struct smtp_session *s);
+/* "PLAIN LOGIN CRAM-MD5", a part of it, or "" (no AUTH now). */
+const char *smtp_auth_mechanisms(const struct smtp_session *s);
 
 /* smtp_message.c */
 void smtp_cmd_data(struct smtp_session *s, char *args);

@@ -1,8 +1,12 @@
 /*
  * smtp_auth: AUTH (RFC 4954) with SASL PLAIN (RFC 4616) and LOGIN, the
- * password checked by a bind as the user in the directory (common/dir).
+ * password checked by a bind as the user in the directory (common/dir),
+ * and CRAM-MD5 (RFC 2195) where the directory gives clear passwords
+ * (local.ldap.secretbinddn).
  *
- *   offered            only over TLS, unless service.smtp.plaintextauth
+ *   offered            PLAIN and LOGIN only over TLS, unless
+ *                      service.smtp.plaintextauth; CRAM-MD5 (no password
+ *                      on the wire) with or without TLS
  *   wrong password,
  *   no such user       535 5.7.8 (not told apart)
  *   disabled account   535 5.7.8 (the log says why)
@@ -28,20 +32,36 @@
 
 #define AUTH_LINE_MAX 12288     /* base64 of the longest login + password */
 
-enum { AUTH_NONE, AUTH_PLAIN, AUTH_LOGIN_USER, AUTH_LOGIN_PASS };
+enum { AUTH_NONE, AUTH_PLAIN, AUTH_LOGIN_USER, AUTH_LOGIN_PASS, AUTH_CRAM };
 
-bool
-smtp_auth_offered(const struct smtp_session *s)
+/* The mechanisms offered now, "" for none. */
+const char *
+smtp_auth_mechanisms(const struct smtp_session *s)
 {
 	const struct imta_channel *ch = imta_conf_channel_by_name(s->cfg->imta,
 	    s->src_channel);
+	bool cram = dir_secret_supported(s->srv->dir);
 
 	if (s->auth_user != NULL || s->srv->dir == NULL)
-		return false;
+		return "";
 	if (ch != NULL && ch->kw.sasl_server == IMTA_NO &&
 	    ch->kw.saslswitchchannel == NULL)
-		return false;
-	return s->tls || s->cfg->auth_plaintext;
+		return "";
+	if (s->tls || s->cfg->auth_plaintext)
+		return cram ? "PLAIN LOGIN CRAM-MD5" : "PLAIN LOGIN";
+	return cram ? "CRAM-MD5" : "";
+}
+
+static bool
+auth_mechanism_offered(const struct smtp_session *s, const char *mech)
+{
+	char list[64];
+
+	snprintf(list, sizeof(list), " %s ", smtp_auth_mechanisms(s));
+	for (char *p = list; (p = strcasestr(p, mech)) != NULL; p++)
+		if (p[-1] == ' ' && p[strlen(mech)] == ' ')
+			return true;
+	return false;
 }
 
 void
@@ -53,6 +73,7 @@ smtp_auth_cancel(struct smtp_session *s)
 		free(s->auth_login);
 		s->auth_login = NULL;
 	}
+	explicit_bzero(s->auth_digest, sizeof(s->auth_digest));
 	s->auth_step = AUTH_NONE;
 	if (s->state == SMTP_AUTH)
 		s->state = SMTP_COMMAND;
@@ -96,8 +117,13 @@ auth_on_result(void *arg, const struct dir_auth_result *res)
 		smtp_reply(s, "535 5.7.8 Authentication credentials invalid");
 	}
 	bool async = !s->auth_calling;
+	bool failed = s->auth_user == NULL;
 	smtp_auth_cancel(s);
 	s->state = SMTP_COMMAND;
+	/* A failed login counts as a protocol error: guessing passwords
+	 * ends with the session. */
+	if (failed && !smtp_error(s))
+		return;
 	if (async)
 		smtp_resume(s);
 }
@@ -115,6 +141,39 @@ auth_check(struct smtp_session *s, const char *login, const char *pass)
 	s->auth_calling = true;
 	struct dir_req *req = dir_authenticate(s->srv->dir, login, pass,
 	    auth_on_result, s);
+	s->auth_calling = false;
+	if (s->state == SMTP_WAIT)
+		s->auth_req = req;
+}
+
+/* CRAM-MD5: the secret came (or not); auth_login holds the login and
+ * auth_challenge the challenge and the client's digest. */
+static void
+auth_on_secret(void *arg, const struct dir_auth_result *res)
+{
+	struct smtp_session *s = arg;
+	struct dir_auth_result r = *res;
+
+	if (res->status == DIR_AUTH_OK &&
+	    !sasl_digest_matches(SASL_CRAM_MD5, res->secret, s->auth_challenge,
+	    s->auth_digest)) {
+		r.status = DIR_AUTH_FAILED;
+		r.reason = DIR_AUTH_R_BADPASS;
+	}
+	auth_on_result(s, &r);
+}
+
+static void
+auth_cram_check(struct smtp_session *s, const char *login, const char *digest)
+{
+	free(s->auth_login);
+	s->auth_login = xstrdup(login);
+	snprintf(s->auth_digest, sizeof(s->auth_digest), "%s", digest);
+	s->auth_step = AUTH_NONE;
+	s->state = SMTP_WAIT;
+	s->auth_calling = true;
+	struct dir_req *req = dir_fetch_secret(s->srv->dir, login, auth_on_secret,
+	    s);
 	s->auth_calling = false;
 	if (s->state == SMTP_WAIT)
 		s->auth_req = req;
@@ -186,6 +245,18 @@ smtp_auth_input(struct smtp_session *s, char *line)
 		auth_fail(s, "501 5.5.2 Malformed response");
 		return;
 	}
+	if (s->auth_step == AUTH_CRAM) {
+		/* "login SP digest" (RFC 2195) */
+		char *sp = strrchr(text, ' ');
+		if (sp == NULL || sp == text)
+			auth_fail(s, "501 5.5.2 Malformed CRAM-MD5 response");
+		else {
+			*sp = '\0';
+			auth_cram_check(s, text, sp + 1);
+		}
+		free(text);
+		return;
+	}
 	if (s->auth_step == AUTH_LOGIN_USER) {
 		s->auth_login = text;
 		s->auth_step = AUTH_LOGIN_PASS;
@@ -200,6 +271,24 @@ smtp_auth_input(struct smtp_session *s, char *line)
 	free(login);
 }
 
+static const char *
+auth_refusal(const struct smtp_session *s, const char *mech)
+{
+	if (s->auth_user != NULL)
+		return "503 5.5.1 Already authenticated";
+	if (s->has_mail)
+		return "503 5.5.1 AUTH not allowed during a transaction";
+	if (auth_mechanism_offered(s, mech))
+		return NULL;
+	if (!s->tls && (strcasecmp(mech, "PLAIN") == 0 ||
+	    strcasecmp(mech, "LOGIN") == 0) && s->srv->dir != NULL)
+		return "538 5.7.11 Encryption required for requested "
+		    "authentication mechanism";
+	if (*smtp_auth_mechanisms(s) == '\0')
+		return "503 5.5.1 AUTH not available";
+	return "504 5.5.4 Unrecognized authentication type";
+}
+
 void
 smtp_cmd_auth(struct smtp_session *s, char *args)
 {
@@ -207,18 +296,17 @@ smtp_cmd_auth(struct smtp_session *s, char *args)
 
 	if (initial != NULL)
 		*initial++ = '\0';
-	if (s->auth_user != NULL || s->has_mail || !smtp_auth_offered(s)) {
-		smtp_reply(s, s->auth_user != NULL ?
-		    "503 5.5.1 Already authenticated" : s->has_mail ?
-		    "503 5.5.1 AUTH not allowed during a transaction" :
-		    "503 5.5.1 AUTH not available");
+	const char *refusal = auth_refusal(s, args);
+	if (refusal != NULL) {
+		smtp_reply(s, "%s", refusal);
 		smtp_error(s);
 		return;
 	}
 	if (strcasecmp(args, "PLAIN") == 0) {
 		s->auth_step = AUTH_PLAIN;
-		if (initial != NULL && strcmp(initial, "=") != 0) {
-			auth_plain(s, initial);
+		if (initial != NULL) {
+			/* "=" is an empty initial response (RFC 4954 4). */
+			auth_plain(s, strcmp(initial, "=") == 0 ? "" : initial);
 			return;
 		}
 		s->state = SMTP_AUTH;
@@ -231,8 +319,16 @@ smtp_cmd_auth(struct smtp_session *s, char *args)
 			return;
 		}
 		smtp_reply(s, "334 VXNlcm5hbWU6");     /* "Username:" */
-	} else {
-		smtp_reply(s, "504 5.5.4 Unrecognized authentication type");
+	} else if (initial != NULL) {
+		smtp_reply(s, "501 5.5.4 CRAM-MD5 takes no initial response");
 		smtp_error(s);
+	} else {
+		char b64[512];
+		sasl_challenge(s->auth_challenge, sizeof(s->auth_challenge),
+		    s->cfg->local.hostname);
+		base64_encode(s->auth_challenge, strlen(s->auth_challenge), b64);
+		s->auth_step = AUTH_CRAM;
+		s->state = SMTP_AUTH;
+		smtp_reply(s, "334 %s", b64);
 	}
 }

@@ -63,8 +63,10 @@ smtp_reset(struct smtp_session *s)
 	s->envid = NULL;
 	s->ret = QUEUE_RET_NONE;
 	s->priority = QUEUE_PRIORITY_NORMAL;
-	s->has_mail = false;
+	s->has_mail = s->smtputf8 = false;
 	s->bdat_refusal = NULL;
+	s->divert = NULL;
+	s->ndests = 0;
 }
 
 static const struct imta_channel *
@@ -79,7 +81,7 @@ cmd_ehlo_common(struct smtp_session *s, char *args, bool esmtp)
 	const struct mta_config *cfg = s->cfg;
 	const struct imta_channel *ch = smtp_channel(s);
 
-	if (*args == '\0' || strlen(args) >= sizeof(s->helo)) {
+	if (!smtp_helo_valid(args)) {
 		smtp_reply(s, "501 5.5.4 Syntax: %s hostname",
 		    esmtp ? "EHLO" : "HELO");
 		smtp_error(s);
@@ -104,8 +106,8 @@ cmd_ehlo_common(struct smtp_session *s, char *args, bool esmtp)
 	if (!s->tls && s->srv->tls != NULL &&
 	    (ch == NULL || ch->kw.tls_server != IMTA_NO))
 		smtp_reply(s, "250-STARTTLS");
-	if (smtp_auth_offered(s))
-		smtp_reply(s, "250-AUTH PLAIN LOGIN");
+	if (*smtp_auth_mechanisms(s) != '\0')
+		smtp_reply(s, "250-AUTH %s", smtp_auth_mechanisms(s));
 	smtp_reply(s, "250 HELP");
 }
 
@@ -121,8 +123,8 @@ cmd_helo(struct smtp_session *s, char *args)
 	cmd_ehlo_common(s, args, false);
 }
 
-/* RFC 3461 4.3: RET=FULL|HDRS; ENVID=xtext (kept decoded by the queue,
- * which encodes it again). */
+/* RFC 3461 4.3: RET=FULL|HDRS; ENVID=xtext (kept decoded; the queue
+ * encodes it again). */
 static const char *
 cmd_mail_dsn(struct smtp_session *s, const char *kw, const char *v)
 {
@@ -137,10 +139,21 @@ cmd_mail_dsn(struct smtp_session *s, const char *kw, const char *v)
 			return "501 5.5.4 RET must be FULL or HDRS";
 		return NULL;
 	}
-	if (v == NULL || *v == '\0' || strlen(v) > 100 || s->envid != NULL)
+	if (v == NULL || *v == '\0' || strlen(v) > 100 || s->envid != NULL ||
+	    (s->envid = smtp_xtext_decode(v)) == NULL)
 		return "501 5.5.4 Bad ENVID parameter";
-	s->envid = xstrdup(v);
 	return NULL;
+}
+
+/* AUTH=<mailbox> or <> (RFC 4954 5): checked and dropped; the sender's
+ * identity is what this session proved, not what a relay claims. */
+static const char *
+cmd_mail_auth(const char *v)
+{
+	char *decoded = v != NULL && *v != '\0' ? smtp_xtext_decode(v) : NULL;
+
+	free(decoded);
+	return decoded == NULL ? "501 5.5.4 Bad AUTH parameter" : NULL;
 }
 
 /* Parameters of MAIL FROM: known ones checked, others refused. */
@@ -163,8 +176,11 @@ cmd_mail_params(struct smtp_session *s, const struct smtp_path *p)
 				err = "501 5.5.4 BODY must be 7BIT or 8BITMIME";
 		} else if (strcmp(kw, "RET") == 0 || strcmp(kw, "ENVID") == 0) {
 			err = cmd_mail_dsn(s, kw, v);
-		} else if (strcmp(kw, "SMTPUTF8") != 0 ||
-		    (v != NULL && *v != '\0')) {
+		} else if (strcmp(kw, "AUTH") == 0) {
+			err = cmd_mail_auth(v);
+		} else if (strcmp(kw, "SMTPUTF8") == 0 && (v == NULL || *v == '\0')) {
+			s->smtputf8 = true;
+		} else {
 			err = "555 5.5.4 Unsupported MAIL parameter";
 		}
 		if (err != NULL)
@@ -179,6 +195,8 @@ cmd_mail_precondition(struct smtp_session *s)
 {
 	const struct imta_channel *ch = smtp_channel(s);
 
+	if (s->srv->draining)
+		return "421 4.3.2 Shutting down";
 	if (s->transactions >= s->cfg->max_transactions ||
 	    (ch != NULL && ch->kw.transactionlimit > 0 &&
 	    s->transactions >= ch->kw.transactionlimit))
@@ -223,6 +241,9 @@ cmd_mail_access(struct smtp_session *s)
 
 	smtp_access_ctx(s, &ax);
 	if ((ok = access_from(&ax, &v))) {
+		if (v.discard || v.hold)
+			s->divert = v.discard ? SMTP_BITBUCKET_CHANNEL :
+			    SMTP_HOLD_CHANNEL;
 		if (v.new_from != NULL) {
 			log_info("smtp session=%lu from=<%s> replaced by <%s> "
 			    "(FROM_ACCESS)", s->id, s->from, v.new_from);
@@ -259,6 +280,8 @@ cmd_mail(struct smtp_session *s, char *args)
 		return;
 	}
 	s->ret = QUEUE_RET_NONE;
+	s->smtputf8 = false;
+	s->bdat_refusal = NULL;
 	if (!cmd_mail_checked(s, args, &p)) {
 		free(s->envid);
 		s->envid = NULL;
@@ -335,7 +358,7 @@ static const struct smtp_cmd smtp_cmds[] = {
 	{ "MAIL", cmd_mail, NEED_HELO },
 	{ "RCPT", smtp_cmd_rcpt, NEED_HELO | NEED_MAIL },
 	{ "DATA", smtp_cmd_data, NEED_HELO | NEED_MAIL | NO_ARGS },
-	{ "BDAT", smtp_cmd_bdat, NEED_HELO },
+	{ "BDAT", smtp_cmd_bdat, 0 },       /* its octets are read whatever */
 	{ "RSET", cmd_rset, NO_ARGS },
 	{ "NOOP", cmd_noop, 0 },
 	{ "QUIT", cmd_quit, NO_ARGS },

@@ -8,7 +8,10 @@
  *   sends that one to the bitbucket channel, $H to the hold channel).
  *
  * Limits: recipients per transaction (service.smtp.maxrecipients and the
- * source channel's `recipientlimit`: 452 4.5.3, RFC 5321 4.5.3.1.10).
+ * source channel's `recipientlimit`: 452 4.5.3, RFC 5321 4.5.3.1.10), and
+ * the addresses they expand to together (what one queue entry can hold:
+ * 452 4.5.3 for the RCPT that would pass it).  A RCPT between BDAT chunks
+ * is refused (503): the envelopes are written when the message starts.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +21,6 @@
 #include "log.h"
 #include "smtp.h"
 #include "xmalloc.h"
-
-#define SMTP_BITBUCKET_CHANNEL "bitbucket"
-#define SMTP_HOLD_CHANNEL "hold"
 
 /* NOTIFY=NEVER or a list of SUCCESS, FAILURE, DELAY. */
 static bool
@@ -55,22 +55,10 @@ static char *
 rcpt_orcpt(const char *v)
 {
 	const char *semi = v ? strchr(v, ';') : NULL;
-	char *out, *o;
 
 	if (semi == NULL || semi == v || strlen(v) > 500)
 		return NULL;
-	out = o = xmalloc(strlen(v) + 1);
-	for (const char *p = v; *p != '\0'; p++) {
-		unsigned hi, lo;
-		if (*p == '+' && sscanf(p + 1, "%1x%1x", &hi, &lo) == 2) {
-			*o++ = (char)(hi * 16 + lo);
-			p += 2;
-		} else {
-			*o++ = *p;
-		}
-	}
-	*o = '\0';
-	return out;
+	return smtp_xtext_decode(v);
 }
 
 static const char *
@@ -115,7 +103,8 @@ rcpt_refusal(struct smtp_session *s, struct access_verdict *v)
 	return s->refusal_text;
 }
 
-/* route.c's orig_check: ORIG_SEND_ACCESS and ORIG_MAIL_ACCESS. */
+/* route.c's orig_check: ORIG_SEND_ACCESS and ORIG_MAIL_ACCESS; $B and $H
+ * divert every address the recipient expands to. */
 static const char *
 rcpt_orig_check(void *arg, const char *channel, const char *address)
 {
@@ -127,6 +116,9 @@ rcpt_orig_check(void *arg, const char *channel, const char *address)
 	smtp_access_ctx(s, &ax);
 	if (!access_send(&ax, true, channel, address, &v))
 		reply = rcpt_refusal(s, &v);
+	else if (v.discard || v.hold)
+		s->pending.divert = v.discard ? SMTP_BITBUCKET_CHANNEL :
+		    SMTP_HOLD_CHANNEL;
 	access_verdict_clear(&v);
 	return reply;
 }
@@ -170,9 +162,11 @@ rcpt_accept(struct smtp_session *s, const struct route_answer *ans)
 	r->dests = xcalloc(ans->ndests, sizeof(*r->dests));
 	r->ndests = ans->ndests;
 	for (size_t i = 0; i < ans->ndests; i++) {
-		r->dests[i].channel = xstrdup(ans->dests[i].channel);
+		r->dests[i].channel = xstrdup(r->divert ? r->divert :
+		    ans->dests[i].channel);
 		r->dests[i].address = xstrdup(ans->dests[i].address);
 	}
+	s->ndests += ans->ndests;
 }
 
 static void
@@ -187,6 +181,8 @@ rcpt_answer(void *arg, const struct route_answer *ans)
 	if (reply == NULL &&
 	    (reply = rcpt_send_check(s, ans->dests, ans->ndests)) != NULL)
 		delay = s->delay;
+	if (reply == NULL && s->ndests + ans->ndests > QUEUE_ENV_RCPTS_MAX)
+		reply = "452 4.5.3 Too many recipients for one message";
 	log_info("smtp session=%lu from=<%s> to=<%s> channel=%s %s", s->id,
 	    s->from, s->pending.original,
 	    ans->first_channel ? ans->first_channel : "-",
@@ -200,10 +196,28 @@ rcpt_answer(void *arg, const struct route_answer *ans)
 	}
 	s->state = SMTP_COMMAND;
 	smtp_reply_later(s, delay, reply);
+	/* Refused recipients count as errors (Postfix's hard error limit):
+	 * harvesting addresses, or probing relay rules, ends the session. */
+	if (*reply == '5' && !smtp_error(s))
+		return;
 	/* A cache hit answers inside smtp_cmd_rcpt: the command loop that
 	 * called it goes on by itself.  Only a later answer restarts it. */
 	if (async && s->state == SMTP_COMMAND)
 		smtp_resume(s);
+}
+
+/* UTF-8 in an address only after MAIL ... SMTPUTF8 (RFC 6531 3.5). */
+static const char *
+rcpt_path(struct smtp_session *s, char *arg, struct smtp_path *p)
+{
+	bool eight = false;
+
+	for (const unsigned char *c = (const unsigned char *)arg; *c; c++)
+		eight |= *c >= 0x80;
+	if (eight && !s->smtputf8)
+		return "553 5.6.7 Non-ASCII address needs SMTPUTF8";
+	return smtp_path_parse(arg, SMTP_PATH_POSTMASTER |
+	    (s->smtputf8 ? SMTP_PATH_UTF8 : 0), p);
 }
 
 void
@@ -221,9 +235,13 @@ smtp_cmd_rcpt(struct smtp_session *s, char *args)
 		smtp_reply(s, "452 4.5.3 Too many recipients");
 		return;
 	}
+	if (s->qmsg != NULL) {
+		smtp_reply(s, "503 5.5.1 RCPT not allowed between BDAT chunks");
+		smtp_error(s);
+		return;
+	}
 	smtp_rcpt_clear(&s->pending);
-	if ((err = smtp_path_parse(args + 3, SMTP_PATH_UTF8 |
-	    SMTP_PATH_POSTMASTER, &p)) != NULL ||
+	if ((err = rcpt_path(s, args + 3, &p)) != NULL ||
 	    (err = rcpt_params(s, &p)) != NULL) {
 		smtp_reply(s, "%s", err);
 		smtp_rcpt_clear(&s->pending);

@@ -38,6 +38,7 @@ struct mta_stats mta_stats;
 
 static void smtp_process(struct smtp_session *s);
 static void smtp_set_callbacks(struct smtp_session *s);
+static void smtp_pick_channel(struct smtp_session *s, const char *channel);
 
 void
 smtp_reply(struct smtp_session *s, const char *fmt, ...)
@@ -62,7 +63,10 @@ smtp_free(struct smtp_session *s)
 		s->commit->s = NULL;    /* the queue's callback frees it */
 	if (s->delay_ev != NULL)
 		event_free(s->delay_ev);
+	if (s->close_ev != NULL)
+		event_free(s->close_ev);
 	free(s->delayed_reply);
+	free(s->refusal_text);
 	tls_free(&s->bev);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -79,13 +83,30 @@ smtp_free(struct smtp_session *s)
 	free(s);
 }
 
+static void
+smtp_on_close(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	smtp_free(arg);
+}
+
+/* Whatever was waiting stops: a late answer must not revive a session
+ * that said goodbye. */
 void
 smtp_close(struct smtp_session *s)
 {
+	route_cancel(&s->route);
+	smtp_auth_cancel(s);
+	if (s->delay_ev != NULL)
+		evtimer_del(s->delay_ev);
 	s->state = SMTP_CLOSING;
 	bufferevent_disable(s->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		smtp_free(s);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+		return;                 /* smtp_on_write frees it */
+	if (s->close_ev == NULL)
+		s->close_ev = event_new(s->srv->base, -1, 0, smtp_on_close, s);
+	event_active(s->close_ev, EV_TIMEOUT, 0);
 }
 
 bool
@@ -111,9 +132,14 @@ smtp_start_tls(struct smtp_session *s)
 		return;
 	}
 	s->tls = true;
-	/* RFC 3207 4.2: everything known before the handshake is forgotten. */
+	/* RFC 3207 4.2: everything known before the handshake is forgotten,
+	 * what the client earned in plaintext too. */
 	s->helo[0] = '\0';
 	s->esmtp = false;
+	free(s->auth_user);
+	s->auth_user = NULL;
+	smtp_pick_channel(s, s->listener_channel);
+	memset(&s->line, 0, sizeof(s->line));
 	smtp_set_callbacks(s);
 	bufferevent_enable(s->bev, EV_READ);
 	s->state = SMTP_COMMAND;
@@ -175,14 +201,16 @@ smtp_read_commands(struct smtp_session *s)
 			s->out_paused = true;   /* smtp_on_write resumes */
 			return;
 		}
+		bool auth = s->state == SMTP_AUTH;
 		switch (net_readline(&s->line, in, s->linebuf,
-		    (size_t)s->line_cap, &len)) {
+		    auth ? SMTP_AUTH_LINE_MAX : (size_t)s->line_cap, &len)) {
 		case NET_LINE_MORE:
 			return;
 		case NET_LINE_TOOLONG:
-			smtp_reply(s, "500 5.5.2 Line too long (limit %d)",
-			    s->line_cap);
-			if (s->state == SMTP_AUTH)
+			smtp_reply(s, "500 %s Line too long (limit %d)",
+			    auth ? "5.5.6" : "5.5.2",
+			    auth ? SMTP_AUTH_LINE_MAX : s->line_cap);
+			if (auth)
 				smtp_auth_cancel(s);
 			if (!smtp_error(s))
 				return;
@@ -388,7 +416,8 @@ smtp_session_new(struct smtp_server *srv, int fd, bool tls)
 	s->cfg = mta_config_ref(srv->cfg);
 	s->id = ++srv->next_id;
 	s->line_cap = s->cfg->max_line;
-	s->linebuf = xmalloc((size_t)s->line_cap + 2);
+	s->linebuf = xmalloc((size_t)(s->line_cap > SMTP_AUTH_LINE_MAX ?
+	    s->line_cap : SMTP_AUTH_LINE_MAX) + 2);
 	smtp_addr_of(fd, false, s->peer, sizeof(s->peer), &s->peer_port);
 	smtp_addr_of(fd, true, s->local, sizeof(s->local), &s->local_port);
 	s->port_probe = xasprintf("TCP|%s|%d|%s|%d", s->local, s->local_port,
@@ -413,6 +442,7 @@ smtp_accept(struct smtp_server *srv, int fd, const char *service,
 	char *refusal;
 
 	s->service = service;
+	s->listener_channel = channel;
 	if ((refusal = smtp_connect_refusal(s)) != NULL) {
 		smtp_reply(s, "%s", refusal);
 		log_info("smtp peer=%s refused at connect: %s", s->peer, refusal);
@@ -534,7 +564,7 @@ smtp_server_free(struct smtp_server **srvp)
 	while (srv->sessions != NULL)
 		smtp_free(srv->sessions);
 	for (int i = 0; i < srv->nlisteners; i++)
-		evconnlistener_free(srv->listeners[i]);
+		net_listener_free(srv->listeners[i]);
 	free(srv->listeners);
 	mta_config_unref(&srv->cfg);
 	free(srv);

@@ -3,8 +3,9 @@ durable, side by side with Postfix.
 
 Postfix's smtp-source -s SESSIONS -m N -l 4096 (sender and recipient
 outside any hosted domain: relayed mail) against
-  ours:     the mta, its queue on a fresh directory: message and envelope
-            fsync'd, linked, the directory fsync'd, before 250; group
+  ours:     the mta, its queue on a fresh directory: one entry file
+            (envelope, then message) fsync'd, linked, the directory
+            fsync'd, before 250; group
             commit across sessions; no access tables, a one-rule imta.cnf
             routing everything to tcp_local;
   postfix:  a private Postfix instance (postfix -c DIR), smtpd on loopback,
@@ -61,8 +62,11 @@ class OurMta:
         return self.mta.daemon.proc.pid
 
     def queued(self):
-        return len(glob.glob(os.path.join(self.mta.queue, "tcp_local", "*",
-                                          "*.env")))
+        """Entry files: tcp_local/SS/ID, one per message."""
+        from mta import QUEUE_ID
+        return sum(1 for p in glob.glob(os.path.join(self.mta.queue, "tcp_local",
+                                                     "*", "*"))
+                   if QUEUE_ID.match(os.path.basename(p)))
 
     def close(self):
         self.mta.stop()

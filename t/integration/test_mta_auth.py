@@ -47,7 +47,7 @@ def test_auth_needs_tls(tls_mta):
     c = Smtp(tls_mta.submit)
     code, lines = c.ehlo()
     assert "STARTTLS" in lines and not any(l.startswith("AUTH") for l in lines)
-    assert c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice@example.com\0alice-secret").decode())[0] == 503
+    assert c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice@example.com\0alice-secret").decode())[0] == 538
 
 
 def test_submission_requires_auth(tls_mta, certs):
@@ -138,3 +138,43 @@ def test_tls_refused_without_certificate(mta):
     c = Smtp(mta.smtp)
     c.ehlo()
     assert c.cmd("STARTTLS")[0] == 454
+
+
+def test_failed_logins_end_the_session(make_mta, certs):
+    m = make_mta(certs=certs, conf={"service.smtp.maxerrors": "2"})
+    with smtp(m.submit, certs) as s:
+        for _ in range(2):
+            with pytest.raises(smtplib.SMTPAuthenticationError):
+                s.login("alice@example.com", "wrong")
+        with pytest.raises((smtplib.SMTPAuthenticationError,
+                            smtplib.SMTPServerDisconnected)):
+            s.login("alice@example.com", "wrong")
+
+
+def test_starttls_forgets_a_plaintext_login(make_mta, certs):
+    m = make_mta(certs=certs, conf={"service.smtp.plaintextauth": "yes"})
+    c = Smtp(m.submit)
+    c.ehlo()
+    plain = base64.b64encode(b"\0alice@example.com\0alice-secret").decode()
+    assert c.cmd("AUTH PLAIN " + plain)[0] == 235
+    assert c.cmd("STARTTLS")[0] == 220
+    tls = context(certs).wrap_socket(c.sock, server_hostname="localhost")
+    tls.sendall(b"EHLO again\r\nMAIL FROM:<alice@example.com>\r\n")
+    data = b""
+    while b"\r\n5" not in data and not data.startswith(b"5"):
+        data += tls.recv(4096)
+    assert b"530 5.7.0 Authentication required" in data
+    tls.close()
+
+
+def test_cram_md5_without_tls(make_mta):
+    m = make_mta(conf={"local.ldap.secretbinddn": "cn=admin,dc=example,dc=com",
+                       "local.ldap.secretbindpw": "admin-secret"})
+    with smtplib.SMTP(*m.submit, timeout=10) as s:
+        s.ehlo()
+        assert s.esmtp_features["auth"].split() == ["CRAM-MD5"]
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            s.login("alice@example.com", "wrong")
+        s.login("alice@example.com", "alice-secret")
+        assert s.sendmail("alice@example.com", ["bob@example.com"], MSG) == {}
+    assert m.entries()[0]["env"]["auth"] == "alice@example.com"

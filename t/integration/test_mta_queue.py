@@ -94,6 +94,43 @@ def test_kill9_under_load_loses_nothing_acknowledged(make_mta):
     assert send(m, ["alice@example.com"])[-1][0] == 250
 
 
+def test_one_file_per_entry(make_mta):
+    """CHANNEL/[SS/]ID: the envelope, an empty line, the message as sent."""
+    m = make_mta()
+    code, text = send(m, ["alice@example.com", "x@elsewhere.example"])[-1]
+    qid = text[0].split()[-1]
+    entries = m.entries()
+    assert sorted(e["channel"] for e in entries) == ["lmtp", "tcp_local"]
+    for e in entries:
+        assert os.path.basename(e["path"]) == qid
+        assert e["env"]["id"] == qid and e["env"]["channel"] == e["channel"]
+        assert e["msg"].endswith(MSG) and e["msg"].startswith(b"Received: ")
+        with open(e["path"], "rb") as f:
+            assert f.read().endswith(b"\n\n" + e["msg"])
+        assert os.stat(e["path"]).st_nlink == 1
+    # (tmp/ names go just after the 250: not looked at)
+    files = [os.path.join(d, f) for d, _, fs in os.walk(m.queue) for f in fs
+             if os.path.relpath(d, m.queue).split(os.sep)[0] != "tmp"]
+    assert sorted(files) == sorted(e["path"] for e in entries), "nothing else"
+
+
+def test_rcpt_between_bdat_chunks_is_refused(make_mta):
+    """The envelopes are written at the first chunk: a later recipient
+    is refused, and the message goes to the ones accepted before."""
+    m = make_mta()
+    c = Smtp(m.smtp)
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<s@example.net>")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.com>")[0] == 250
+    c.send(b"BDAT %d\r\n" % len(MSG) + MSG)
+    assert c.reply()[0] == 250
+    assert c.cmd("RCPT TO:<bob@example.com>")[0] == 503
+    c.send(b"BDAT 0 LAST\r\n")
+    assert c.reply()[0] == 250
+    [e] = m.entries()
+    assert [r["address"] for r in e["env"]["rcpt"]] == ["alice@example.com"]
+
+
 def test_jobctl_is_told_of_new_entries(make_mta, tmp_path):
     path = str(tmp_path / "jobctl.sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

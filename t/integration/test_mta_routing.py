@@ -221,3 +221,37 @@ def test_routing_golden(mta):
                 f.write(got)
         with open(ref) as f:
             assert got == f.read(), f"output differs from {os.path.relpath(ref, ROOT)}"
+
+
+def test_expandlimit_defers_to_reprocess(make_mta):
+    import os
+    from suite import ROOT
+    imta = open(os.path.join(ROOT, "conf", "mta", "imta.cnf")).read()
+    imta = imta.replace("tcp_local smtp mx", "tcp_local smtp mx expandlimit 3", 1)
+    m = make_mta(imta=imta)
+    got = queued(m, "x@example.net", ["staff@example.com", "erin@example.com"])
+    assert got == {"reprocess": ["staff@example.com"],
+                   "tcp_local": ["erin.remote@elsewhere.example"]}
+
+
+def test_holdlimit_and_blocklimit(make_mta):
+    import os
+    from suite import ROOT
+    imta = open(os.path.join(ROOT, "conf", "mta", "imta.cnf")).read()
+    imta = imta.replace("tcp_local smtp mx", "tcp_local smtp mx holdlimit 2", 1)
+    imta = imta.replace("lmtp lmtp nomx", "lmtp lmtp nomx blocklimit 2", 1)
+    m = make_mta(imta=imta)
+    got = queued(m, "x@example.net", ["staff@example.com"])
+    assert got == {"hold": ["bob@example.com", "alice@example.com",
+                            "partner@elsewhere.example", "carol@example.org"]}
+    c = client(m, INTERNET)
+    replies = c.transaction("x@example.net", ["alice@example.com"],
+                            MSG + b"x" * 3000 + b"\r\n")
+    code, text = replies[-1]
+    assert code == 552 and "blocklimit" in text[0]
+
+
+def test_from_access_can_hold_a_message(make_mta):
+    m = make_mta(mappings="FROM_ACCESS\n\n  *|*|*|*|*|*|*|*|spam*@*|*  $H\n")
+    got = queued(m, "spammer@example.net", ["alice@example.com", "bob@example.com"])
+    assert got == {"hold": ["alice@example.com", "bob@example.com"]}

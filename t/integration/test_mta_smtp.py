@@ -215,7 +215,7 @@ def test_transaction_limit(make_mta):
 def test_mail_loop_is_refused(mta):
     c = session(mta)
     hops = b"".join(b"Received: from h%d by h%d; Sun, 22 Nov 2026 10:00:00 +0000\r\n"
-                    % (i, i) for i in range(50))
+                    % (i, i) for i in range(101))
     replies = c.transaction("s@example.net", ["alice@example.com"], hops + MSG)
     code, text = replies[-1]
     assert code == 554 and "5.4.6" in text[0]
@@ -277,3 +277,66 @@ def test_smtputf8(mta):
     c.send(MSG + b".\r\n")
     assert c.reply()[0] == 250
     assert mta.entries()[0]["env"]["from"] == "jos\u00e9@example.net"
+
+
+def test_refused_recipients_count_as_errors(make_mta):
+    m = make_mta(conf={"service.smtp.maxerrors": "3"})
+    c = session(m)
+    c.cmd("MAIL FROM:<s@example.net>")
+    for i in range(3):
+        assert c.cmd(f"RCPT TO:<nobody{i}@example.com>")[0] == 550
+    assert c.cmd("RCPT TO:<nobody9@example.com>")[0] == 550
+    code, _ = c.reply()
+    assert code == 421
+    assert c.closed()
+
+
+@pytest.mark.parametrize("helo", ["a b", "x|MAIL|tcp_intranet|y", "bad\rname", "[1.2.3.4"])
+def test_helo_must_be_a_domain_or_literal(mta, helo):
+    c = Smtp(mta.smtp)
+    c.greeting()
+    assert c.cmd("EHLO " + helo)[0] == 501
+    assert c.cmd("EHLO [127.0.0.1]")[0] == 250
+
+
+def test_mail_auth_parameter_is_accepted(mta):
+    c = session(mta)
+    assert c.cmd("MAIL FROM:<s@example.net> AUTH=<>")[0] == 250
+    c.cmd("RSET")
+    assert c.cmd("MAIL FROM:<s@example.net> AUTH=a+2Bb@example.net")[0] == 250
+    c.cmd("RSET")
+    assert c.cmd("MAIL FROM:<s@example.net> AUTH=bad=value")[0] == 501
+
+
+def test_envid_is_kept_decoded(mta):
+    c = session(mta)
+    assert c.cmd("MAIL FROM:<s@example.net> ENVID=QQ+2Bx")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.com>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(MSG + b".\r\n")
+    assert c.reply()[0] == 250
+    # Written as xtext once: the decoded value was "QQ+x".
+    assert mta.entries()[0]["env"]["envid"] == "QQ+2Bx"
+    assert c.cmd("MAIL FROM:<s@example.net> ENVID=bad+zz")[0] == 501
+
+
+def test_utf8_recipient_needs_smtputf8(mta):
+    c = session(mta)
+    assert c.cmd("MAIL FROM:<s@example.net>")[0] == 250
+    code, text = c.cmd("RCPT TO:<jos\u00e9@example.com>")
+    assert code == 553 and text[0].startswith("5.6.7")
+
+
+def test_bare_lf_dot_does_not_end_the_message(mta):
+    """SMTP smuggling: "<LF>.<LF>" is data here; only CRLF.CRLF ends it."""
+    c = session(mta)
+    assert c.cmd("MAIL FROM:<s@example.net>")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.com>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: x\r\n\r\nfirst\n.\nMAIL FROM:<forged@example.com>\r\n"
+           b"RCPT TO:<bob@example.com>\r\n.\r\n")
+    code, _ = c.reply()
+    assert code == 250
+    [e] = mta.entries()
+    assert [r["address"] for r in e["env"]["rcpt"]] == ["alice@example.com"]
+    assert b"MAIL FROM:<forged@example.com>" in e["msg"]

@@ -3,7 +3,7 @@
     m = Mta(workdir, slapd=s, host="127.0.0.1")
     m.start()                  # mta -c workdir/msg.conf -f, waits for SMTP
     m.smtp, m.submit           # (host, port) of the relay and submission
-    m.entries()                # the queue: [{"channel":..., "env": {...}, "msg": bytes}]
+    m.entries()                # the queue: [{"channel":..., "env": {...}, "msg": bytes, "path":...}]
     m.test_rewrite("alice@example.com", "--from", "x@y")
     m.test_mapping("ORIG_SEND_ACCESS", "tcp_local|a@x|tcp_local|b@y")
     m.stop(); m.kill9(); m.reload()
@@ -14,6 +14,7 @@ conf={...}.
 """
 import glob
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from suite import BUILD, ROOT, Daemon, free_port, wait_port
 
 MTA_BIN = os.path.join(BUILD, "bin", "mta")
 SAMPLES = os.path.join(ROOT, "conf", "mta")
+QUEUE_ID = re.compile(r"[0-9A-V]{16}\Z")
 
 
 def xtext_decode(s):
@@ -39,7 +41,8 @@ def xtext_decode(s):
 
 
 def parse_env(text):
-    """An envelope file as a dict; rcpt lines as a list of dicts."""
+    """An envelope (the head of an entry file) as a dict; rcpt lines as a
+    list of dicts."""
     env = {"rcpt": []}
     for line in text.splitlines():
         key, _, value = line.partition(" ")
@@ -161,17 +164,26 @@ class Mta:
         return self.run("test-mapping", *args)
 
     def entries(self):
-        """Every queue entry: its channel, parsed envelope and message."""
+        """Every queue entry: its channel, parsed envelope and message.
+
+        An entry is a file CHANNEL/ID or CHANNEL/SS/ID (ID: 16 characters
+        of base32hex): the envelope, an empty line, the message.  env["size"]
+        is the message's length, as a string like the other values."""
         out = []
-        for env_path in sorted(glob.glob(os.path.join(self.queue, "*", "**", "*.env"),
-                                         recursive=True)):
-            rel = os.path.relpath(env_path, self.queue)
-            with open(env_path) as f:
-                env = parse_env(f.read())
-            with open(env_path[:-4] + ".msg", "rb") as f:
-                msg = f.read()
-            out.append({"channel": rel.split(os.sep)[0], "env": env, "msg": msg,
-                        "path": env_path})
+        for path in sorted(glob.glob(os.path.join(self.queue, "*", "*")) +
+                           glob.glob(os.path.join(self.queue, "*", "*", "*"))):
+            rel = os.path.relpath(path, self.queue)
+            channel = rel.split(os.sep)[0]
+            if channel == "tmp" or not QUEUE_ID.match(os.path.basename(path)) \
+                    or not os.path.isfile(path):
+                continue
+            with open(path, "rb") as f:
+                data = f.read()
+            head, sep, msg = data.partition(b"\n\n")
+            assert sep, f"{path}: no empty line after the envelope"
+            env = parse_env(head.decode())
+            env["size"] = str(len(msg))
+            out.append({"channel": channel, "env": env, "msg": msg, "path": path})
         return out
 
     def tmp_files(self):
