@@ -14,7 +14,7 @@ DESTDIR ?=
 BUILD   ?= build
 PYTHON  ?= /usr/bin/python3
 
-PKGS    := libevent libevent_pthreads libevent_openssl ldap lber lmdb openssl libsasl2
+PKGS    := libevent libevent_pthreads libevent_openssl ldap lber lmdb openssl libsasl2 libcares
 CC      ?= cc
 WARN    := -Wall -Wextra -Wshadow -Wmissing-prototypes -Werror
 CFLAGS  ?= -O2 -g

@@ -1,0 +1,59 @@
+"""A private dnsmasq for the tests: authoritative answers for test domains
+on a loopback port, NXDOMAIN for any other name under .test, nothing from
+upstream.
+
+    d = Dnsmasq(workdir, mx={"good.test": [(10, "mx1.good.test")]},
+                hosts={"mx1.good.test": "127.0.0.5", "aonly.test": "127.0.0.6"})
+    d.start(); d.servers      # "127.0.0.1:PORT", for local.dns.servers
+    d.stop()
+"""
+import os
+import shutil
+import subprocess
+import time
+
+from suite import Daemon, free_port
+
+DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+
+
+class Dnsmasq:
+    def __init__(self, workdir, mx=None, hosts=None, host="127.0.0.1"):
+        self.workdir = str(workdir)
+        os.makedirs(self.workdir, exist_ok=True)
+        self.host = host
+        self.port = free_port(host)
+        self.log_path = os.path.join(self.workdir, "dnsmasq.log")
+        self.argv = [DNSMASQ, "--keep-in-foreground", "--no-daemon",
+                     f"--port={self.port}", f"--listen-address={host}",
+                     "--bind-interfaces", "--no-resolv", "--no-hosts",
+                     "--no-poll", "--local=/test/", "--user=root",
+                     f"--pid-file={os.path.join(self.workdir, 'pid')}"]
+        for domain, records in (mx or {}).items():
+            for pref, target in records:
+                self.argv.append(f"--mx-host={domain},{target},{pref}")
+        for name, addr in (hosts or {}).items():
+            self.argv.append(f"--host-record={name},{addr}")
+        self.daemon = None
+
+    @property
+    def servers(self):
+        return f"{self.host}:{self.port}"
+
+    def start(self):
+        self.daemon = Daemon(self.argv, self.log_path)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            r = subprocess.run(["ss", "-lun", f"sport = :{self.port}"],
+                               capture_output=True, text=True)
+            if str(self.port) in r.stdout:
+                return self
+            if not self.daemon.alive():
+                break
+            time.sleep(0.05)
+        raise RuntimeError("dnsmasq did not start: " + self.daemon.output())
+
+    def stop(self):
+        if self.daemon is not None:
+            self.daemon.stop()
+            self.daemon = None
