@@ -23,6 +23,8 @@ static const struct conf_key mta_keys[] = {
 	{ "mta.admin.listen", CONF_STR, "", "health and metrics (HTTP), host:port" },
 	{ "mta.localchannels", CONF_LIST, "l lmtp", "channels resolved in the directory" },
 	{ "mta.maxexpansion", CONF_INT, "1000", "addresses one recipient expands to" },
+	{ "mta.dns.servers", CONF_STR, "", "host:port,... (empty: /etc/resolv.conf)" },
+	{ "mta.dns.timeout", CONF_DURATION, "pt2s", "per DNS try" },
 	{ "service.smtp.listen", CONF_LIST, "", "SMTP listeners (25)" },
 	{ "service.smtp.tlslisten", CONF_LIST, "", "SMTP listeners with implicit TLS (465)" },
 	{ "service.smtp.channel", CONF_STR, "tcp_local", "source channel of SMTP sessions" },
@@ -122,6 +124,8 @@ config_fill(struct mta_config *cfg)
 	cfg->jobctl_socket = conf_str(c, "mta.jobctl.socket");
 	cfg->track_path = conf_str(c, "mta.tracklog");
 	cfg->admin_listen = conf_str(c, "mta.admin.listen");
+	cfg->dns_servers = conf_str(c, "mta.dns.servers");
+	cfg->dns_timeout_ms = (int)conf_duration(c, "mta.dns.timeout") * 1000;
 	cfg->local_channels = conf_list(c, "mta.localchannels", NULL);
 	cfg->smtp_listen = conf_list(c, "service.smtp.listen", NULL);
 	cfg->smtp_tls_listen = conf_list(c, "service.smtp.tlslisten", NULL);

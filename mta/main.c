@@ -28,6 +28,7 @@
 
 #include "admin.h"
 #include "dir.h"
+#include "dns.h"
 #include "log.h"
 #include "mta.h"
 #include "proc.h"
@@ -42,6 +43,7 @@ static struct {
 	struct smtp_server *smtp;
 	struct queue *queue;
 	struct dir *dir;
+	struct dns *dns;
 	struct tls_ctx *tls;
 	struct admin *admin;
 	struct event *drain_timer;
@@ -205,7 +207,11 @@ mta_serve(bool foreground)
 	if (!proc_drop_privileges(cfg->local.run_user, paths, &err))
 		log_fatal("%s", err);
 	mta.dir = local_dir_open(mta.base, &cfg->local);
-	smtp_server_attach(mta.smtp, mta.queue, mta.dir);
+	struct dns_config dc = { .servers = cfg->dns_servers,
+	    .timeout_ms = cfg->dns_timeout_ms };
+	if ((mta.dns = dns_new(mta.base, &dc, &err)) == NULL)
+		log_fatal("mta.dns.servers: %s", err);
+	smtp_server_attach(mta.smtp, mta.queue, mta.dir, mta.dns);
 
 	struct event *sigs[] = {
 		evsignal_new(mta.base, SIGTERM, mta_on_stop, NULL),
@@ -221,6 +227,7 @@ mta_serve(bool foreground)
 	queue_close(&mta.queue);
 	admin_stop(&mta.admin);
 	dir_free(&mta.dir);
+	dns_free(&mta.dns);
 	tls_ctx_free(&mta.tls);
 	track_close();
 	for (size_t i = 0; i < 3; i++)

@@ -52,6 +52,8 @@ struct mta_config {
 	const char *jobctl_socket;      /* "" off */
 	const char *track_path;         /* "" off */
 	const char *admin_listen;       /* "" off */
+	const char *dns_servers;        /* "" the system's */
+	int dns_timeout_ms;
 	char **local_channels;          /* resolved in the directory */
 	char **smtp_listen, **smtp_tls_listen, **submit_listen;
 	const char *smtp_channel, *submit_channel;
@@ -153,9 +155,11 @@ struct smtp_server;
 struct smtp_server *smtp_server_new(struct event_base *base,
     struct mta_config *cfg, struct tls_ctx *tls);
 bool smtp_server_listen(struct smtp_server *srv, char **err);
-/* The queue and the directory, opened after the listeners (and the fork). */
+/* The queue, the directory and the resolver, opened after the listeners
+ * (and the fork). */
+struct dns;
 void smtp_server_attach(struct smtp_server *srv, struct queue *queue,
-    struct dir *dir);
+    struct dir *dir, struct dns *dns);
 void smtp_server_set_config(struct smtp_server *srv, struct mta_config *cfg);
 void smtp_server_drain(struct smtp_server *srv);
 int smtp_server_sessions(const struct smtp_server *srv);

@@ -34,6 +34,7 @@ struct smtp_server {
 	struct tls_ctx *tls;
 	struct queue *queue;
 	struct dir *dir;
+	struct dns *dns;
 	struct evconnlistener **listeners;
 	int nlisteners;
 	struct smtp_session *sessions;
@@ -95,6 +96,7 @@ struct smtp_session {
 	size_t nrcpts, caprcpts, rcpt_cmds;
 	struct smtp_rcpt pending;       /* the RCPT being routed */
 	struct route_req *route;
+	struct dns_req *dns_req;        /* mailfromdnsverify */
 	const char *route_refusal;      /* ORIG_SEND_ACCESS said no */
 	char *refusal_text;
 	long delay;                     /* $D of the pending reply */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dns.h"
 #include "log.h"
 #include "smtp.h"
 #include "tls.h"
@@ -50,6 +51,7 @@ void
 smtp_reset(struct smtp_session *s)
 {
 	route_cancel(&s->route);
+	dns_cancel(&s->dns_req);
 	smtp_rcpt_clear(&s->pending);
 	smtp_message_abort(s);
 	for (size_t i = 0; i < s->nrcpts; i++)
@@ -263,6 +265,44 @@ cmd_mail_access(struct smtp_session *s)
 }
 
 static void
+cmd_mail_verified(void *arg, enum dns_status st)
+{
+	struct smtp_session *s = arg;
+	const char *reply = "250 2.1.0 Ok";
+
+	s->dns_req = NULL;
+	if (st == DNS_NXDOMAIN || st == DNS_NODATA)
+		reply = "553 5.1.8 Sender domain does not exist";
+	else if (st == DNS_TEMPFAIL)
+		reply = "451 4.1.8 Sender domain could not be verified, try "
+		    "again later";
+	if (*reply != '2') {
+		log_info("smtp session=%lu peer=%s from=<%s> refused: %s (dns %s)",
+		    s->id, s->peer, s->from, reply, dns_status_name(st));
+		smtp_reset(s);
+	}
+	smtp_reply(s, "%s", reply);
+	s->state = SMTP_COMMAND;
+	smtp_resume(s);
+}
+
+/* mailfromdnsverify: the sender's domain must be able to take mail
+ * back (MX, or an address).  true: the answer will come later. */
+static bool
+cmd_mail_verify(struct smtp_session *s)
+{
+	const struct imta_channel *ch = smtp_channel(s);
+	const char *at = strrchr(s->from, '@');
+
+	if (ch == NULL || !ch->kw.mailfromdnsverify || at == NULL ||
+	    at[1] == '[' || s->srv->dns == NULL)
+		return false;
+	s->state = SMTP_WAIT;
+	s->dns_req = dns_mail_domain(s->srv->dns, at + 1, cmd_mail_verified, s);
+	return true;
+}
+
+static void
 cmd_mail(struct smtp_session *s, char *args)
 {
 	struct smtp_path p;
@@ -290,7 +330,7 @@ cmd_mail(struct smtp_session *s, char *args)
 	}
 	s->has_mail = true;
 	s->from = xstrdup(p.mailbox);
-	if (cmd_mail_access(s))
+	if (cmd_mail_access(s) && !cmd_mail_verify(s))
 		smtp_reply(s, "250 2.1.0 Ok");
 }
 

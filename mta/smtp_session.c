@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "dir.h"
+#include "dns.h"
 #include "listen.h"
 #include "log.h"
 #include "smtp.h"
@@ -97,6 +98,7 @@ void
 smtp_close(struct smtp_session *s)
 {
 	route_cancel(&s->route);
+	dns_cancel(&s->dns_req);
 	smtp_auth_cancel(s);
 	if (s->delay_ev != NULL)
 		evtimer_del(s->delay_ev);
@@ -521,10 +523,11 @@ smtp_server_listen(struct smtp_server *srv, char **err)
 
 void
 smtp_server_attach(struct smtp_server *srv, struct queue *queue,
-    struct dir *dir)
+    struct dir *dir, struct dns *dns)
 {
 	srv->queue = queue;
 	srv->dir = dir;
+	srv->dns = dns;
 }
 
 void

@@ -255,3 +255,34 @@ def test_from_access_can_hold_a_message(make_mta):
     m = make_mta(mappings="FROM_ACCESS\n\n  *|*|*|*|*|*|*|*|spam*@*|*  $H\n")
     got = queued(m, "spammer@example.net", ["alice@example.com", "bob@example.com"])
     assert got == {"hold": ["alice@example.com", "bob@example.com"]}
+
+
+def test_mailfromdnsverify(make_mta, tmp_path):
+    import os
+    from dnsmasq import Dnsmasq
+    from suite import ROOT, free_port
+    d = Dnsmasq(tmp_path / "dns", mx={"good.test": [(10, "mx.good.test")]},
+                hosts={"mx.good.test": "127.0.0.5", "aonly.test": "127.0.0.6"})
+    d.start()
+    try:
+        imta = open(os.path.join(ROOT, "conf", "mta", "imta.cnf")).read()
+        imta = imta.replace("tcp_local smtp mx", "tcp_local smtp mx mailfromdnsverify", 1)
+        m = make_mta(imta=imta, conf={"mta.dns.servers": d.servers,
+                                      "mta.dns.timeout": "pt1s"})
+        c = client(m, INTERNET)
+        assert c.cmd("MAIL FROM:<x@good.test>")[0] == 250
+        c.cmd("RSET")
+        assert c.cmd("MAIL FROM:<x@aonly.test>")[0] == 250
+        c.cmd("RSET")
+        code, text = c.cmd("MAIL FROM:<x@missing.test>")
+        assert (code, text[0]) == (553, "5.1.8 Sender domain does not exist")
+        assert c.cmd("MAIL FROM:<>")[0] == 250, "the null sender is not checked"
+        c.cmd("RSET")
+        # Internal clients' channel (tcp_intranet) does not verify.
+        assert client(m, "127.0.0.1").cmd("MAIL FROM:<x@missing.test>")[0] == 250
+    finally:
+        d.stop()
+    m2 = make_mta(imta=imta, conf={"mta.dns.servers": f"127.0.0.1:{free_port()}",
+                                   "mta.dns.timeout": "pt1s"})
+    code, text = client(m2, INTERNET).cmd("MAIL FROM:<x@good.test>")
+    assert code == 451 and text[0].startswith("4.1.8")
