@@ -105,11 +105,13 @@ deps:
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man5 \
-	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/mailsuite/ldap
+	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/mailsuite/ldap \
+	  $(DESTDIR)$(PREFIX)/share/mailsuite/mta
 	install -m 755 $(DAEMONS) $(DESTDIR)$(PREFIX)/sbin/
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 644 conf/ldap/* $(DESTDIR)$(PREFIX)/share/mailsuite/ldap/
+	install -m 644 conf/mta/* $(DESTDIR)$(PREFIX)/share/mailsuite/mta/
 
 clean:
 	rm -rf build build-asan run

@@ -178,3 +178,20 @@ def test_cram_md5_without_tls(make_mta):
         s.login("alice@example.com", "alice-secret")
         assert s.sendmail("alice@example.com", ["bob@example.com"], MSG) == {}
     assert m.entries()[0]["env"]["auth"] == "alice@example.com"
+
+
+def test_curl_submits_with_starttls_and_login(tls_mta, certs, tmp_path):
+    import subprocess
+    msg = tmp_path / "msg.eml"
+    msg.write_bytes(MSG)
+    host, port = tls_mta.submit
+    r = subprocess.run(["curl", "-sS", f"smtp://{host}:{port}", "--ssl-reqd",
+                        "--cacert", certs["ca"], "--user",
+                        "alice@example.com:alice-secret",
+                        "--mail-from", "alice@example.com",
+                        "--mail-rcpt", "friend@elsewhere.example",
+                        "--upload-file", str(msg)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    [e] = tls_mta.entries()
+    assert e["env"]["auth"] == "alice@example.com" and e["channel"] == "tcp_local"

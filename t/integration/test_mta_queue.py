@@ -199,3 +199,24 @@ def test_sigterm_lets_a_transaction_finish(make_mta):
     assert m.daemon.proc.wait(10) == 0
     m.daemon = None
     assert len(m.entries()) == 1
+
+
+@pytest.mark.parametrize("role", ["inbound", "submit"])
+def test_shipped_role_configurations_check(tmp_path, role):
+    """conf/mta/{inbound,submit}.msg.conf with the shipped files pass -t
+    (paths moved into a scratch directory)."""
+    from mta import MTA_BIN
+    from suite import ROOT
+    src = os.path.join(ROOT, "conf", "mta")
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    for name in ("imta.cnf", "mappings", "aliases"):
+        (etc / name).write_text(open(os.path.join(src, name)).read())
+    text = open(os.path.join(src, f"{role}.msg.conf")).read()
+    text = text.replace("/etc/mailsuite/", f"{etc}/")
+    text = text.replace("/var/spool/mailsuite/", f"{tmp_path}/spool/")
+    text = text.replace("/var/log/mailsuite/", f"{tmp_path}/log/")
+    (tmp_path / "msg.conf").write_text(text)
+    r = subprocess.run([MTA_BIN, "-c", str(tmp_path / "msg.conf"), "-t"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr

@@ -340,3 +340,25 @@ def test_bare_lf_dot_does_not_end_the_message(mta):
     [e] = mta.entries()
     assert [r["address"] for r in e["env"]["rcpt"]] == ["alice@example.com"]
     assert b"MAIL FROM:<forged@example.com>" in e["msg"]
+
+
+def test_curl_sends_mail(mta, tmp_path):
+    import subprocess
+    msg = tmp_path / "msg.eml"
+    msg.write_bytes(MSG)
+    r = subprocess.run(["curl", "-sS", f"smtp://{mta.smtp[0]}:{mta.smtp[1]}",
+                        "--mail-from", "sender@example.net",
+                        "--mail-rcpt", "alice@example.com",
+                        "--mail-rcpt", "bob@example.com",
+                        "--upload-file", str(msg)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    [e] = mta.entries()
+    assert [x["address"] for x in e["env"]["rcpt"]] == ["alice@example.com",
+                                                         "bob@example.com"]
+    r = subprocess.run(["curl", "-sS", f"smtp://{mta.smtp[0]}:{mta.smtp[1]}",
+                        "--mail-from", "sender@example.net",
+                        "--mail-rcpt", "nobody@example.com",
+                        "--upload-file", str(msg)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "550" in r.stderr
