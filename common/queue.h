@@ -113,8 +113,8 @@
  * "line N: ..." in *err; a missing required key or a missing empty line
  * with a message naming it.
  */
-#ifndef MTA_QUEUE_H
-#define MTA_QUEUE_H
+#ifndef COMMON_QUEUE_H
+#define COMMON_QUEUE_H
 
 #include <stdbool.h>
 #include <stddef.h>

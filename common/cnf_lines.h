@@ -17,8 +17,8 @@
  * The lines own their text; file names are interned in the set and live as
  * long as it does.
  */
-#ifndef MTA_CNF_LINES_H
-#define MTA_CNF_LINES_H
+#ifndef COMMON_CNF_LINES_H
+#define COMMON_CNF_LINES_H
 
 #include <stdbool.h>
 #include <stddef.h>

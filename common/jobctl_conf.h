@@ -4,11 +4,11 @@
  * Owns every string; jobctl_conf_free() releases them.  Failure policy:
  * accepted whole or refused with "file:line: message" lines; an unknown
  * option, an option in the wrong section, a duplicate option or section,
- * or a bad value is an error.  It lives in mta/ until jobctl, its second
- * reader, needs it (then it moves to common/).
+ * or a bad value is an error.  Read by jobctl, and checked by the mta's
+ * tools.
  */
-#ifndef MTA_JOBCTL_CONF_H
-#define MTA_JOBCTL_CONF_H
+#ifndef COMMON_JOBCTL_CONF_H
+#define COMMON_JOBCTL_CONF_H
 
 #include <stdio.h>
 

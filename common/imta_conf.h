@@ -1,7 +1,7 @@
 /*
  * imta_conf: imta.cnf, the seed's rewrite rules and channel blocks, parsed
- * into data.  Nothing here evaluates a rule: the rewriter (a later module)
- * walks imta_conf's rules in order.
+ * into data, for the mta (which evaluates the rules: mta/rewrite.c) and
+ * jobctl (which schedules by the channel keywords).
  *
  * Owns: every string of the parsed configuration; one imta_conf_free()
  * releases it all.  Failure policy: a configuration is accepted whole or
@@ -11,8 +11,8 @@
  * conflicting keyword pair in one block, a duplicate channel or host name,
  * or a switch/expand channel that does not exist is an error.
  */
-#ifndef MTA_IMTA_CONF_H
-#define MTA_IMTA_CONF_H
+#ifndef COMMON_IMTA_CONF_H
+#define COMMON_IMTA_CONF_H
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -2,8 +2,8 @@
  * imta_conf_private: what imta_conf.c and imta_kw.c (the channel keyword
  * table) share.  Not for other modules.
  */
-#ifndef MTA_IMTA_CONF_PRIVATE_H
-#define MTA_IMTA_CONF_PRIVATE_H
+#ifndef COMMON_IMTA_CONF_PRIVATE_H
+#define COMMON_IMTA_CONF_PRIVATE_H
 
 #include "imta_conf.h"
 
