@@ -25,25 +25,31 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
 COMMON_SRC := $(wildcard common/*.c)
 STORE_SRC  := $(wildcard store/*.c)
-MTA_SRC    := $(filter-out mta/main.c,$(wildcard mta/*.c))
+# mta/NAME_main.c is the entry point of a channel program, bin/NAME.
+MTA_MAINS  := mta/main.c $(wildcard mta/*_main.c)
+MTA_SRC    := $(filter-out $(MTA_MAINS),$(wildcard mta/*.c))
+JOBCTL_SRC := $(filter-out jobctl/main.c,$(wildcard jobctl/*.c))
 UNIT_SRC   := $(wildcard t/unit/test_*.c)
 TOOL_SRC   := $(wildcard t/tools/*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 STORE_OBJ  := $(STORE_SRC:%.c=$(BUILD)/obj/%.o)
 MTA_OBJ    := $(MTA_SRC:%.c=$(BUILD)/obj/%.o)
+JOBCTL_OBJ := $(JOBCTL_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/%)
 TOOL_BIN   := $(TOOL_SRC:t/tools/%.c=$(BUILD)/t/tools/%)
 LIBCOMMON  := $(BUILD)/libcommon.a
 LIBMTA     := $(BUILD)/libmta.a
-DAEMONS    := $(BUILD)/bin/store $(BUILD)/bin/mta
+LIBJOBCTL  := $(BUILD)/libjobctl.a
+DAEMONS    := $(BUILD)/bin/store $(BUILD)/bin/mta $(BUILD)/bin/jobctl
+PROGRAMS   := $(patsubst mta/%_main.c,$(BUILD)/bin/%,$(wildcard mta/*_main.c))
 
 # Keep objects of tests and tools: make removes chained intermediates.
 .SECONDARY:
 
 .PHONY: all check asan bench demo install clean deps unit integration
 
-all: $(DAEMONS) $(UNIT_BIN) $(TOOL_BIN)
+all: $(DAEMONS) $(PROGRAMS) $(UNIT_BIN) $(TOOL_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -60,6 +66,12 @@ $(LIBMTA): $(MTA_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/obj/t/unit/test_mta_%.o $(BUILD)/obj/t/tools/mta%.o: SUITE_CFLAGS += -Imta
+$(BUILD)/obj/t/unit/test_jobctl_%.o: SUITE_CFLAGS += -Ijobctl
+
+# The job controller's modules, likewise.
+$(LIBJOBCTL): $(JOBCTL_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
 
 $(BUILD)/bin/store: $(STORE_OBJ) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
@@ -69,9 +81,17 @@ $(BUILD)/bin/mta: $(BUILD)/obj/mta/main.o $(LIBMTA) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBMTA) $(LIBCOMMON) $(LDLIBS)
 
-$(BUILD)/t/%: $(BUILD)/obj/t/unit/%.o $(LIBMTA) $(LIBCOMMON)
+$(BUILD)/bin/%: $(BUILD)/obj/mta/%_main.o $(LIBMTA) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBMTA) $(LIBCOMMON) $(LDLIBS)
+
+$(BUILD)/bin/jobctl: $(BUILD)/obj/jobctl/main.o $(LIBJOBCTL) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBJOBCTL) $(LIBCOMMON) $(LDLIBS)
+
+$(BUILD)/t/%: $(BUILD)/obj/t/unit/%.o $(LIBJOBCTL) $(LIBMTA) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBJOBCTL) $(LIBMTA) $(LIBCOMMON) $(LDLIBS)
 
 # Small C programs the integration tests drive (e.g. a directory probe).
 $(BUILD)/t/tools/%: $(BUILD)/obj/t/tools/%.o $(LIBMTA) $(LIBCOMMON)
@@ -106,8 +126,9 @@ deps:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man5 \
 	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/mailsuite/ldap \
-	  $(DESTDIR)$(PREFIX)/share/mailsuite/mta
+	  $(DESTDIR)$(PREFIX)/share/mailsuite/mta $(DESTDIR)$(PREFIX)/libexec/mailsuite
 	install -m 755 $(DAEMONS) $(DESTDIR)$(PREFIX)/sbin/
+	$(if $(PROGRAMS),install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/libexec/mailsuite/)
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 644 conf/ldap/* $(DESTDIR)$(PREFIX)/share/mailsuite/ldap/
@@ -117,5 +138,6 @@ clean:
 	rm -rf build build-asan run
 
 -include $(COMMON_OBJ:.o=.d) $(STORE_OBJ:.o=.d) $(MTA_OBJ:.o=.d) \
-  $(BUILD)/obj/mta/main.d \
+  $(JOBCTL_OBJ:.o=.d) $(MTA_MAINS:%.c=$(BUILD)/obj/%.d) \
+  $(BUILD)/obj/jobctl/main.d \
   $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d)

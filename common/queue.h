@@ -91,6 +91,10 @@
  *                                   (absent: submitted locally)
  *   helo XTEXT                      optional: the client's HELO/EHLO name
  *   auth XTEXT                      optional (absent: not authenticated)
+ *   attempts N                      optional, delivery attempts so far
+ *                                   (absent: 0; written by jobctl)
+ *   retry UNIXTIME                  optional, not before (absent: now)
+ *   warned N                        optional, delay warnings sent (0)
  *   rcpt <XTEXT>[ ATTR=VALUE]...    required, 1..QUEUE_ENV_RCPTS_MAX lines
  *       notify=never|LIST           LIST: success,failure,delay (a non-empty
  *                                   subset, any order); absent: not given
@@ -172,6 +176,9 @@ struct queue_env {
 	                         * the file's length, never written */
 	char *client_addr, *client_name;  /* both or neither (NULL) */
 	char *helo, *auth;      /* NULL: absent */
+	int attempts;           /* jobctl's: delivery attempts so far */
+	long long retry;        /* jobctl's: not before (0: any time) */
+	int warned;             /* jobctl's: delay warnings sent */
 	struct queue_rcpt *rcpts;
 	size_t nrcpts;
 };

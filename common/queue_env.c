@@ -108,6 +108,18 @@ env_buf_xtext_line(struct env_buf *b, const char *key, const char *value)
 	env_buf_end_line(b);
 }
 
+/* "key N\n"; skipped when N is 0 (the default). */
+static void
+env_buf_number_line(struct env_buf *b, const char *key, long long n)
+{
+	char num[24];
+
+	if (n == 0)
+		return;
+	snprintf(num, sizeof(num), "%lld", n);
+	env_buf_line(b, key, num);
+}
+
 static const char *const env_ret_names[] = { NULL, "full", "hdrs" };
 static const char *const env_state_names[] = { "pending", "delivered", "failed" };
 
@@ -234,6 +246,9 @@ queue_env_format(const struct queue_env *env)
 	}
 	env_buf_xtext_line(&b, "helo", env->helo);
 	env_buf_xtext_line(&b, "auth", env->auth);
+	env_buf_number_line(&b, "attempts", env->attempts);
+	env_buf_number_line(&b, "retry", env->retry);
+	env_buf_number_line(&b, "warned", env->warned);
 	for (size_t i = 0; i < env->nrcpts; i++)
 		env_buf_rcpt(&b, &env->rcpts[i]);
 	env_buf_put(&b, "\n", 1);             /* the message follows */
@@ -354,6 +369,39 @@ env_key_id(struct env_parser *p, char *val)
 		return "not a queue ID";
 	p->env->id = xstrdup(val);
 	return NULL;
+}
+
+static const char *
+env_key_attempts(struct env_parser *p, char *val)
+{
+	unsigned long long n;
+	const char *e = env_get_number(val, INT_MAX, &n);
+
+	if (e == NULL)
+		p->env->attempts = (int)n;
+	return e;
+}
+
+static const char *
+env_key_retry(struct env_parser *p, char *val)
+{
+	unsigned long long n;
+	const char *e = env_get_number(val, LLONG_MAX, &n);
+
+	if (e == NULL)
+		p->env->retry = (long long)n;
+	return e;
+}
+
+static const char *
+env_key_warned(struct env_parser *p, char *val)
+{
+	unsigned long long n;
+	const char *e = env_get_number(val, INT_MAX, &n);
+
+	if (e == NULL)
+		p->env->warned = (int)n;
+	return e;
 }
 
 static const char *
@@ -560,6 +608,9 @@ static const struct env_key {
 	{ "client", env_key_client, 0 },
 	{ "helo", env_key_helo, 0 },
 	{ "auth", env_key_auth, 0 },
+	{ "attempts", env_key_attempts, 0 },
+	{ "retry", env_key_retry, 0 },
+	{ "warned", env_key_warned, 0 },
 	{ "rcpt", env_key_rcpt, ENV_REQUIRED | ENV_REPEAT },
 };
 

@@ -24,6 +24,9 @@ static const struct conf_key mta_keys[] = {
 	{ "mta.localchannels", CONF_LIST, "l lmtp", "channels resolved in the directory" },
 	{ "mta.maxexpansion", CONF_INT, "1000", "addresses one recipient expands to" },
 	{ "mta.dns.servers", CONF_STR, "", "host:port,... (empty: /etc/resolv.conf)" },
+	{ "mta.lmtp.port", CONF_INT, "24", "the stores' LMTP port" },
+	{ "mta.lmtp.hosts", CONF_LIST, "", "mailhost=address:port overrides" },
+	{ "mta.lmtp.timeout", CONF_DURATION, "pt5m", "LMTP client: per read or write" },
 	{ "mta.dns.timeout", CONF_DURATION, "pt2s", "per DNS try" },
 	{ "service.smtp.listen", CONF_LIST, "", "SMTP listeners (25)" },
 	{ "service.smtp.tlslisten", CONF_LIST, "", "SMTP listeners with implicit TLS (465)" },
@@ -125,6 +128,9 @@ config_fill(struct mta_config *cfg)
 	cfg->track_path = conf_str(c, "mta.tracklog");
 	cfg->admin_listen = conf_str(c, "mta.admin.listen");
 	cfg->dns_servers = conf_str(c, "mta.dns.servers");
+	cfg->lmtp_port = (int)conf_int(c, "mta.lmtp.port");
+	cfg->lmtp_hosts = conf_list(c, "mta.lmtp.hosts", NULL);
+	cfg->lmtp_timeout = (int)conf_duration(c, "mta.lmtp.timeout");
 	cfg->dns_timeout_ms = (int)conf_duration(c, "mta.dns.timeout") * 1000;
 	cfg->local_channels = conf_list(c, "mta.localchannels", NULL);
 	cfg->smtp_listen = conf_list(c, "service.smtp.listen", NULL);
@@ -235,6 +241,7 @@ mta_config_unref(struct mta_config **cfgp)
 	conf_list_free(cfg->smtp_listen);
 	conf_list_free(cfg->smtp_tls_listen);
 	conf_list_free(cfg->submit_listen);
+	conf_list_free(cfg->lmtp_hosts);
 	conf_free(&cfg->conf);
 	free(cfg->keys);
 	free(cfg);

@@ -54,6 +54,9 @@ struct mta_config {
 	const char *admin_listen;       /* "" off */
 	const char *dns_servers;        /* "" the system's */
 	int dns_timeout_ms;
+	int lmtp_port;                  /* the lmtp channel's client */
+	char **lmtp_hosts;              /* "mailhost=address:port" */
+	int lmtp_timeout;               /* seconds */
 	char **local_channels;          /* resolved in the directory */
 	char **smtp_listen, **smtp_tls_listen, **submit_listen;
 	const char *smtp_channel, *submit_channel;

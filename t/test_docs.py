@@ -4,7 +4,8 @@ import os
 import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DAEMON_CONFIG_FILES = ["common/local.c", "store/config.c", "mta/config.c"]
+DAEMON_CONFIG_FILES = ["common/local.c", "store/config.c", "mta/config.c",
+                       "jobctl/config.c"]
 
 
 def known_keys():
