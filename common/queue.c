@@ -91,8 +91,8 @@ struct queue {
 static const char queue_b32[] = "0123456789ABCDEFGHIJKLMNOPQRSTUV";
 
 /* The ID layout is in queue.h. */
-static void
-queue_make_id(char out[QUEUE_ID_LEN + 1])
+void
+queue_id_new(char out[QUEUE_ID_LEN + 1])
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	static uint64_t last_sec, last_usec;
@@ -314,7 +314,7 @@ queue_msg_new(struct queue *q, const struct queue_env *env,
 	int rc;
 
 	m->q = q;
-	queue_make_id(m->id);
+	queue_id_new(m->id);
 	m->buf = xmalloc(QUEUE_MSG_BUFSIZE);
 	if ((rc = queue_msg_entries(m, env, dests, ndests)) != 0) {
 		*err = xasprintf("queue: id=%s envelope refused: %s", m->id,

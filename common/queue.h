@@ -243,6 +243,8 @@ void queue_commit(struct queue_msg **m, queue_commit_cb *cb, void *arg);
  * ID's characters modulo that. */
 int queue_subdir(const char *id, int subdirs);
 bool queue_id_valid(const char *id);
+/* A new queue ID (the format above), unique across processes. */
+void queue_id_new(char out[QUEUE_ID_LEN + 1]);
 bool queue_channel_valid(const char *name);
 
 /* queue_env.c */

@@ -10,7 +10,6 @@
  *   smtp_cmd.c        the SMTP commands
  *   smtp_auth.c       AUTH PLAIN and LOGIN against the directory
  *   smtp_message.c    DATA/BDAT into the queue
- *   track.c           the message tracking log
  *   tools.c           test-rewrite and test-mapping
  *   main.c            start-up, signals, reload
  */
@@ -29,6 +28,7 @@
 #include "net.h"
 #include "queue.h"
 #include "smtp_path.h"
+#include "track.h"
 
 struct bufferevent;
 struct dir;
@@ -173,17 +173,6 @@ struct mta_stats {
 	unsigned long long refused_rcpts, refused_messages, tempfails;
 };
 extern struct mta_stats mta_stats;
-
-/* ---- tracking log (track.c) ---- */
-
-/* Open (or reopen after a reload) the tracking log; "" turns it off. */
-bool track_open(const char *path, char **err);
-void track_close(void);
-/* The line of one queue entry (written once the entry is durable). */
-char *track_enqueue_line(const struct queue_env *env, const char *id,
-    const struct queue_dest *d);
-/* Append lines to the log (nothing when it is off). */
-void track_write(const char *lines);
 
 /* ---- operator tools (tools.c) ---- */
 

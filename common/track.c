@@ -1,17 +1,5 @@
 /*
- * track: the seed's message tracking log, one line per event with the
- * queue id, the channels, the envelope and the size, for the operator who
- * must answer "what happened to my mail":
- *
- *   2026-11-22T10:15:02Z E id=0K1... src=tcp_local dst=lmtp
- *       from=<a@example.net> to=<b@example.com>,<c@example.com> size=4096
- *       client=192.0.2.1 auth=-
- *
- * E is an enqueue (here); jobctl adds D (dequeue), S (delivered), Q
- * (deferred), R (returned).  Addresses are written as the queue writes
- * them (xtext inside <>), so a line never holds a space of the sender's
- * making.  The file is opened for append; a write error is logged once
- * and mail flow carries on (the queue, not this log, is the record).
+ * track: the message tracking log (see track.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,7 +8,7 @@
 #include <time.h>
 
 #include "log.h"
-#include "mta.h"
+#include "track.h"
 #include "xmalloc.h"
 
 static FILE *track_file;
@@ -85,6 +73,30 @@ track_enqueue_line(const struct queue_env *env, const char *id,
 	fprintf(f, " size=%llu client=%s auth=", (unsigned long long)env->size,
 	    env->client_addr ? env->client_addr : "-");
 	track_xtext(f, env->auth ? env->auth : "-");
+	fputc('\n', f);
+	fclose(f);
+	return line;
+}
+
+char *
+track_rcpt_line(char event, const struct queue_env *env,
+    const struct queue_rcpt *r, const char *channel, int code,
+    const char *text)
+{
+	char stamp[32], *line = NULL;
+	size_t len = 0;
+	time_t now = time(NULL);
+	struct tm tm;
+	FILE *f = open_memstream(&line, &len);
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(f, "%s %c id=%s chan=%s from=<", stamp, event, env->id, channel);
+	track_xtext(f, env->from);
+	fputs("> to=<", f);
+	track_xtext(f, r->address);
+	fprintf(f, "> code=%d text=", code);
+	track_xtext(f, text && *text ? text : "-");
 	fputc('\n', f);
 	fclose(f);
 	return line;
