@@ -19,9 +19,9 @@ jobctl_usage(void)
 {
 	fprintf(stderr,
 	    "usage: jobctl -c msg.conf [-f] [-t]\n"
-	    "       jobctl -c msg.conf queue list [--channel NAME]\n"
+	    "       jobctl -c msg.conf queue list [--channel NAME] [--held] [--tsv]\n"
 	    "       jobctl -c msg.conf queue show|hold|release|retry|delete ID...\n"
-	    "       jobctl -c msg.conf queue counts\n");
+	    "       jobctl -c msg.conf queue counts [--tsv]\n");
 	exit(2);
 }
 
