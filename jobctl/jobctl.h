@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "channel_job.h"
@@ -44,6 +45,156 @@ struct jobctl_config {
 /* NULL and "file:line: message" lines in *errs on any error. */
 struct jobctl_config *jobctl_config_load(const char *path, char **errs);
 void jobctl_config_free(struct jobctl_config **cfg);
+
+/* ---- the index of the queue (index.c) ---- */
+
+struct jc_job;
+
+/* One queue entry, as far as scheduling needs it (the file has the rest). */
+struct jc_entry {
+	char path[CHANNEL_JOB_PATH_MAX + 1];    /* relative to the queue root */
+	char id[QUEUE_ID_LEN + 1];
+	struct jc_channel *chan;
+	long long created, retry;
+	int attempts, priority;
+	uint64_t size;
+	struct jc_job *job;             /* running in it, or NULL */
+	bool seen;                      /* found by the scan in progress */
+	struct jc_entry *hnext;         /* in its hash bucket */
+};
+
+struct jc_pool {
+	char name[JOBCTL_NAME_MAX + 1];
+	int limit;                      /* JOB_LIMIT; 0: none */
+	int njobs;
+};
+
+struct jc_channel {
+	char name[QUEUE_CHANNEL_MAX + 1];
+	const struct imta_channel *ch;  /* NULL: not in imta.cnf */
+	const struct jobctl_channel *prog;  /* NULL: no program */
+	struct jc_pool *pool;
+	struct jc_entry **entries;
+	size_t nentries, capentries;
+	int njobs, maxjobs;
+	struct jc_channel *next;
+};
+
+struct jc_index {
+	const struct jobctl_config *cfg;
+	struct jc_channel *channels;
+	struct jc_pool *pools;
+	size_t npools;
+	struct jc_entry **buckets;
+	size_t nbuckets, nentries;
+};
+
+void index_init(struct jc_index *ix, const struct jobctl_config *cfg);
+void index_clear(struct jc_index *ix);
+struct jc_channel *index_channel(struct jc_index *ix, const char *name);
+struct jc_entry *index_find(struct jc_index *ix, const char *path);
+/* Read the entry file at path (relative) and index it, or refresh it;
+ * NULL when it is not a valid entry (gone, held, broken: logged). */
+struct jc_entry *index_load(struct jc_index *ix, const char *path);
+void index_remove(struct jc_index *ix, struct jc_entry *e);
+/* Walk the whole queue; entries whose file went are dropped (unless a
+ * job holds them).  Returns the entries indexed. */
+size_t index_scan(struct jc_index *ix);
+
+/* ---- delivery jobs (job.c) ---- */
+
+/* A job's answer for one recipient of an entry. */
+struct jc_result {
+	size_t index;
+	enum channel_job_result result;
+	int code;
+	char *text;
+};
+
+/* An entry handed to a job, and the answers so far. */
+struct jc_given {
+	struct jc_entry *entry;
+	struct jc_result *results;
+	size_t nresults;
+};
+
+struct jc_job {
+	struct jobctl *jc;
+	pid_t pid;
+	struct jc_channel *chan;
+	struct bufferevent *in;         /* the job's stdin; NULL once closed */
+	struct bufferevent *out;        /* the job's stdout */
+	struct jc_given *given;         /* handed over, not done */
+	size_t ngiven, capgiven;
+	bool out_closed, reaped, closing_in;
+	struct jc_job *next;
+};
+
+/* The daemon's state. */
+struct jobctl {
+	struct jobctl_config *cfg;
+	struct event_base *base;
+	struct jc_index ix;
+	struct jc_job *jobs;
+	struct event *tick;             /* runs the scheduler: now or when due */
+	bool stopping;
+	long long stop_deadline;
+	unsigned long long delivered, deferred, failed, jobs_started, reports;
+	struct jc_report *report;       /* the settling in progress */
+};
+
+#define JOB_OUTSTANDING 8       /* entries a job holds at a time */
+
+/* Start a job for chan; NULL (logged) when it cannot run. */
+struct jc_job *job_start(struct jobctl *jc, struct jc_channel *chan);
+/* Hand an entry to a job. */
+void job_give(struct jc_job *job, struct jc_entry *e);
+/* No more work for it: close its input. */
+void job_finish_input(struct jc_job *job);
+/* A child exited (SIGCHLD): reap what exited and settle their entries. */
+void job_reap(struct jobctl *jc);
+void job_kill_all(struct jobctl *jc);
+
+/* ---- applying answers to entries (entry.c) ---- */
+
+/* The job answered every recipient it will (done, or it died: then
+ * results may be partial, the rest deferred).  Rewrites or removes the
+ * entry file and updates or drops e. */
+void entry_settle(struct jobctl *jc, struct jc_entry *e,
+    const struct jc_result *results, size_t nresults);
+
+/* Write an entry file whole: a hidden name in its directory, fsync,
+ * rename over path, fsync the directory.  0 or -1 (logged). */
+int entry_write(const char *path, const struct queue_env *env,
+    const char *msg, size_t len);
+
+/* ---- reports and the tracking log (report.c) ---- */
+
+#include "dsn.h"
+
+/* One line in the tracking log and the log for a recipient's fate. */
+void track_event(struct jobctl *jc, char event, const struct queue_env *env,
+    const struct queue_rcpt *r, const char *channel, int code,
+    const char *text);
+/* Reports for one entry's settling: begin, add per recipient, end (the
+ * reports are written as new entries of the reprocess channel, which
+ * routes them to the sender, or the postmaster when the sender is the
+ * null one). */
+void report_begin(struct jobctl *jc, const struct queue_env *env,
+    const char *msg, size_t len);
+void report_add(struct jobctl *jc, const struct queue_env *env,
+    const struct queue_rcpt *r, enum dsn_action action, int code,
+    const char *text);
+void report_end(struct jobctl *jc);
+
+/* ---- the scheduler (sched.c) ---- */
+
+/* Start jobs and hand them due entries, within the limits; when the next
+ * entry will be due (0: nothing waits). */
+long long sched_run(struct jobctl *jc, long long now);
+/* When an entry deferred for the attempts-th time may be tried again. */
+long long sched_next_retry(const struct jc_entry *e, int attempts,
+    long long now);
 
 /* ---- the daemon (serve.c) ---- */
 

@@ -1,0 +1,120 @@
+/*
+ * sched: which entries go to which jobs, and when.
+ *
+ * An entry is due when its retry time has come (and, for a channel with
+ * `after`, that long after it was queued) and no job holds it.  Due
+ * entries go to the channel's running jobs first (each holds at most
+ * JOB_OUTSTANDING at a time), then to new jobs while the channel is
+ * under its maxjobs (imta.cnf; 1 when unset) and its pool under
+ * JOB_LIMIT (job_controller.cnf): the smaller limit wins.  Higher
+ * priority first (urgent, normal, non-urgent), then the oldest.  A job
+ * with nothing left to do gets its input closed and ends.
+ *
+ * Retries follow the channel's backoff for the entry's priority (the
+ * seed's defaults otherwise); the last interval repeats.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobctl.h"
+#include "log.h"
+
+long long
+sched_next_retry(const struct jc_entry *e, int attempts, long long now)
+{
+	int n;
+	const long long *sched = imta_channel_backoff(e->chan->ch,
+	    (enum imta_prio)(1 - e->priority), &n);
+	int k = attempts < 1 ? 0 : attempts - 1;
+
+	if (n == 0)
+		return now + 3600;
+	return now + sched[k < n ? k : n - 1];
+}
+
+static long long
+sched_due_at(const struct jc_entry *e)
+{
+	long long after = e->chan->ch ? e->chan->ch->kw.after : 0;
+	long long t = e->retry;
+
+	if (after > 0 && e->created + after > t)
+		t = e->created + after;
+	return t;
+}
+
+/* Higher priority, then older, first. */
+static int
+sched_compare(const void *a, const void *b)
+{
+	const struct jc_entry *x = *(const struct jc_entry *const *)a;
+	const struct jc_entry *y = *(const struct jc_entry *const *)b;
+
+	if (x->priority != y->priority)
+		return y->priority - x->priority;
+	return strcmp(x->id, y->id);
+}
+
+static bool
+sched_can_start(const struct jc_channel *c)
+{
+	return c->prog != NULL && c->njobs < c->maxjobs &&
+	    (c->pool->limit <= 0 || c->pool->njobs < c->pool->limit);
+}
+
+/* A job of c with room, or a new one when the limits allow. */
+static struct jc_job *
+sched_job_for(struct jobctl *jc, struct jc_channel *c)
+{
+	for (struct jc_job *j = jc->jobs; j != NULL; j = j->next)
+		if (j->chan == c && j->in != NULL && !j->closing_in &&
+		    j->ngiven < JOB_OUTSTANDING)
+			return j;
+	return sched_can_start(c) && !jc->stopping ? job_start(jc, c) : NULL;
+}
+
+/* Hand c's due entries out; the earliest time one will be due. */
+static long long
+sched_channel(struct jobctl *jc, struct jc_channel *c, long long now)
+{
+	long long next = 0;
+	size_t ndue = 0;
+	struct jc_entry **due = calloc(c->nentries + 1, sizeof(*due));
+
+	for (size_t i = 0; due != NULL && i < c->nentries; i++) {
+		struct jc_entry *e = c->entries[i];
+		long long at = sched_due_at(e);
+		if (e->job != NULL)
+			continue;
+		if (at <= now)
+			due[ndue++] = e;
+		else if (next == 0 || at < next)
+			next = at;
+	}
+	qsort(due, ndue, sizeof(*due), sched_compare);
+	for (size_t i = 0; i < ndue; i++) {
+		struct jc_job *j = sched_job_for(jc, c);
+		if (j == NULL)
+			break;
+		job_give(j, due[i]);
+	}
+	free(due);
+	return next;
+}
+
+long long
+sched_run(struct jobctl *jc, long long now)
+{
+	long long next = 0;
+
+	for (struct jc_channel *c = jc->ix.channels; c != NULL; c = c->next) {
+		long long t = sched_channel(jc, c, now);
+		if (t != 0 && (next == 0 || t < next))
+			next = t;
+	}
+	/* Jobs with nothing in hand and nothing due for them end. */
+	for (struct jc_job *j = jc->jobs; j != NULL; j = j->next)
+		if (j->ngiven == 0 && j->in != NULL)
+			job_finish_input(j);
+	return next;
+}

@@ -1,0 +1,106 @@
+/*
+ * chanprog: the shared skeleton of the mta's channel programs (see
+ * chanprog.h).
+ */
+#include "chanprog.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "queue_entry.h"
+
+static void __attribute__((noreturn))
+chanprog_usage(const struct chanprog *p)
+{
+	fprintf(stderr, "usage: %s -c msg.conf channel\n", p->name);
+	exit(2);
+}
+
+void
+chanprog_init(struct chanprog *p, const char *name, int argc, char **argv)
+{
+	const char *conf = NULL;
+	char *errs = NULL;
+	int ch;
+
+	memset(p, 0, sizeof(*p));
+	p->name = name;
+	p->out = stdout;
+	log_init(name, true);
+	while ((ch = getopt(argc, argv, "c:")) != -1) {
+		if (ch != 'c')
+			chanprog_usage(p);
+		conf = optarg;
+	}
+	if (conf == NULL || optind != argc - 1)
+		chanprog_usage(p);
+	p->channel = argv[optind];
+	if (!queue_channel_valid(p->channel))
+		log_fatal("\"%s\" is not a channel name", p->channel);
+	signal(SIGPIPE, SIG_IGN);
+	if ((p->cfg = mta_config_load(conf, &errs)) == NULL) {
+		fputs(errs ? errs : "", stderr);
+		log_fatal("%s: configuration not loaded", conf);
+	}
+	free(errs);
+	local_apply_log_level(&p->cfg->local);
+}
+
+static void
+chanprog_entry(struct chanprog *p, chanprog_entry_fn *fn, void *arg,
+    const char *path)
+{
+	struct queue_env env = { 0 };
+	char *msg = NULL, *err = NULL;
+	size_t len = 0;
+
+	if (!queue_entry_read(path, &env, &msg, &len, &err))
+		log_err("entry=%s: %s", path, err);
+	else if (strcmp(env.channel, p->channel) != 0)
+		log_err("entry=%s: envelope names channel %s, not %s", path,
+		    env.channel, p->channel);
+	else
+		fn(p, arg, path, &env, msg, len);
+	channel_job_write_done(p->out, path);
+	queue_env_clear(&env);
+	free(msg);
+	free(err);
+}
+
+void
+chanprog_run(struct chanprog *p, chanprog_entry_fn *fn, void *arg)
+{
+	char line[CHANNEL_JOB_LINE_MAX + 2];
+	struct channel_job_line cj;
+	unsigned long lineno = 0;
+
+	while (fgets(line, sizeof(line), stdin) != NULL) {
+		size_t len = strlen(line);
+		lineno++;
+		if (len > 0 && line[len - 1] == '\n') {
+			line[--len] = '\0';
+		} else if (!feof(stdin)) {
+			int ch;
+			while ((ch = getchar()) != EOF && ch != '\n')
+				;
+			log_err("stdin line %lu: longer than %d bytes: skipped",
+			    lineno, CHANNEL_JOB_LINE_MAX);
+			continue;
+		}
+		if (!channel_job_parse(line, &cj) || cj.kind != CJ_ENTRY) {
+			log_err("stdin line %lu: not \"entry PATH\": skipped",
+			    lineno);
+			continue;
+		}
+		chanprog_entry(p, fn, arg, cj.path);
+	}
+}
+
+void
+chanprog_done(struct chanprog *p)
+{
+	mta_config_unref(&p->cfg);
+}
