@@ -198,6 +198,9 @@ jobctl_serve(struct jobctl_config *cfg, bool foreground)
 	if (!foreground && daemon(1, 0) == -1)
 		log_fatal("daemon: %s", strerror(errno));
 	event_reinit(jc.base);
+	const char *paths[] = { cfg->queue_path, NULL };
+	if (!proc_drop_privileges(cfg->local.run_user, paths, &err))
+		log_fatal("%s", err);
 	if (!track_open(cfg->track_path, &err))
 		log_fatal("%s", err);
 	index_init(&jc.ix, cfg);

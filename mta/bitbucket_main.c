@@ -4,19 +4,26 @@
  * tables' $B or by an operator routing mail here.  The tracking log keeps
  * its D line.
  */
+#include <stdlib.h>
+
 #include "chanprog.h"
 
 static void
-bitbucket_entry(struct chanprog *p, void *arg, const char *path,
-    struct queue_env *env, const char *msg, size_t len)
+bitbucket_entry(struct chanprog *p, void *arg, const char *path)
 {
+	struct queue_env env = { 0 };
+	char *msg = NULL;
+	size_t len;
+
 	(void)arg;
-	(void)msg;
-	(void)len;
-	for (size_t i = 0; i < env->nrcpts; i++)
-		if (env->rcpts[i].state == QUEUE_RCPT_PENDING)
+	if (!chanprog_read(p, path, &env, &msg, &len))
+		return;
+	for (size_t i = 0; i < env.nrcpts; i++)
+		if (env.rcpts[i].state == QUEUE_RCPT_PENDING)
 			channel_job_write_rcpt(p->out, path, i, CJ_OK, 250,
 			    "2.0.0 discarded (bitbucket)");
+	queue_env_clear(&env);
+	free(msg);
 }
 
 int

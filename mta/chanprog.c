@@ -49,25 +49,25 @@ chanprog_init(struct chanprog *p, const char *name, int argc, char **argv)
 	local_apply_log_level(&p->cfg->local);
 }
 
-static void
-chanprog_entry(struct chanprog *p, chanprog_entry_fn *fn, void *arg,
-    const char *path)
+bool
+chanprog_read(struct chanprog *p, const char *path, struct queue_env *env,
+    char **msg, size_t *len)
 {
-	struct queue_env env = { 0 };
-	char *msg = NULL, *err = NULL;
-	size_t len = 0;
+	char *err = NULL;
 
-	if (!queue_entry_read(path, &env, &msg, &len, &err))
+	if (!queue_entry_read(path, env, msg, len, &err)) {
 		log_err("entry=%s: %s", path, err);
-	else if (strcmp(env.channel, p->channel) != 0)
-		log_err("entry=%s: envelope names channel %s, not %s", path,
-		    env.channel, p->channel);
-	else
-		fn(p, arg, path, &env, msg, len);
-	channel_job_write_done(p->out, path);
-	queue_env_clear(&env);
-	free(msg);
-	free(err);
+		free(err);
+		return false;
+	}
+	if (strcmp(env->channel, p->channel) == 0)
+		return true;
+	log_err("entry=%s: envelope names channel %s, not %s", path,
+	    env->channel, p->channel);
+	queue_env_clear(env);
+	free(*msg);
+	*msg = NULL;
+	return false;
 }
 
 void
@@ -95,7 +95,8 @@ chanprog_run(struct chanprog *p, chanprog_entry_fn *fn, void *arg)
 			    lineno);
 			continue;
 		}
-		chanprog_entry(p, fn, arg, cj.path);
+		fn(p, arg, cj.path);
+		channel_job_write_done(p->out, cj.path);
 	}
 }
 

@@ -2,7 +2,7 @@
  * chanprog: what every channel program of the mta shares (the job side of
  * common/channel_job.h): the command line "-c MSG_CONF CHANNEL", the
  * configuration, the loop over "entry PATH" lines on standard input
- * (capped; a malformed line is logged and skipped), and reading each
+ * (capped; a malformed line is logged and skipped), and reading an
  * entry.  The program's handler answers through channel_job_write_*();
  * chanprog writes the done line after it.  The working directory is the
  * queue root (jobctl's doing).
@@ -10,6 +10,7 @@
 #ifndef MTA_CHANPROG_H
 #define MTA_CHANPROG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "channel_job.h"
@@ -22,15 +23,19 @@ struct chanprog {
 	FILE *out;                      /* answers (stdout) */
 };
 
-/* Called per entry with its envelope and message; answer every pending
- * recipient (by its index) on p->out.  An entry that cannot be read is
- * answered with its done line alone (jobctl defers it). */
+/* Called per entry; answer every pending recipient (by its index) on
+ * p->out.  An entry it cannot read it leaves unanswered: the done line
+ * alone makes jobctl defer it. */
 typedef void chanprog_entry_fn(struct chanprog *p, void *arg,
-    const char *path, struct queue_env *env, const char *msg, size_t len);
+    const char *path);
 
 /* Parse argv, load the configuration (fatal on errors), and return. */
 void chanprog_init(struct chanprog *p, const char *name, int argc,
     char **argv);
+/* Read the entry at path whole (its envelope must name our channel);
+ * false, logged, when it cannot be used. */
+bool chanprog_read(struct chanprog *p, const char *path,
+    struct queue_env *env, char **msg, size_t *len);
 /* Run the loop until end of input. */
 void chanprog_run(struct chanprog *p, chanprog_entry_fn *fn, void *arg);
 void chanprog_done(struct chanprog *p);

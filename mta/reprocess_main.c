@@ -183,10 +183,9 @@ reprocess_groups_free(struct reprocess_group *g, size_t ng)
 }
 
 static void
-reprocess_entry(struct chanprog *p, void *arg, const char *path,
+reprocess_routed(struct chanprog *p, struct reprocess *rp, const char *path,
     struct queue_env *env, const char *msg, size_t len)
 {
-	struct reprocess *rp = arg;
 	struct reprocess_group *g = NULL;
 	size_t ng = 0;
 	char **replies = xcalloc(env->nrcpts + 1, sizeof(*replies));
@@ -216,6 +215,20 @@ reprocess_entry(struct chanprog *p, void *arg, const char *path,
 	}
 	free(replies);
 	reprocess_groups_free(g, ng);
+}
+
+static void
+reprocess_entry(struct chanprog *p, void *arg, const char *path)
+{
+	struct queue_env env = { 0 };
+	char *msg = NULL;
+	size_t len;
+
+	if (!chanprog_read(p, path, &env, &msg, &len))
+		return;
+	reprocess_routed(p, arg, path, &env, msg, len);
+	queue_env_clear(&env);
+	free(msg);
 }
 
 int

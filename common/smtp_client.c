@@ -1,0 +1,513 @@
+/*
+ * smtp_client: a blocking SMTP/LMTP client conversation (smtp_client.h).
+ *
+ * Owns its socket (non-blocking, every wait a poll() bounded by the
+ * timeout) and a read buffer of fixed size: a reply line longer than
+ * SMTP_CLIENT_LINE_MAX or a reply of more than SMTP_CLIENT_REPLY_LINES
+ * lines ends the conversation as a protocol error.  Timeouts: connecting
+ * to one address, reading one whole reply, and each write's progress.
+ * The first failure closes the socket; later calls fail with the same
+ * reason, so a caller may check only at the end of a sequence.
+ */
+#include "smtp_client.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net.h"
+#include "xmalloc.h"
+
+#define SMTP_CLIENT_RBUF    (SMTP_CLIENT_LINE_MAX + 2 + 4096)
+#define SMTP_CLIENT_CHUNK   (64 * 1024)
+
+struct smtp_client {
+	char *label;
+	int timeout_ms;
+	int fd;                         /* -1: not connected, or failed */
+	unsigned ext;                   /* enum smtp_client_ext bits */
+	uint64_t max_size;
+	char err[SMTP_CLIENT_ERROR_MAX];
+	size_t rstart, rend;            /* unread bytes of rbuf */
+	char rbuf[SMTP_CLIENT_RBUF];
+};
+
+static const struct {
+	const char *keyword;
+	enum smtp_client_ext ext;
+} smtp_client_exts[] = {
+	{ "PIPELINING", SMTP_EXT_PIPELINING },
+	{ "8BITMIME", SMTP_EXT_8BITMIME },
+	{ "SMTPUTF8", SMTP_EXT_SMTPUTF8 },
+	{ "DSN", SMTP_EXT_DSN },
+	{ "SIZE", SMTP_EXT_SIZE },
+	{ "ENHANCEDSTATUSCODES", SMTP_EXT_ENHANCEDSTATUSCODES },
+	{ "CHUNKING", SMTP_EXT_CHUNKING },
+	{ "STARTTLS", SMTP_EXT_STARTTLS },
+};
+
+struct smtp_client *
+smtp_client_new(const char *label, int timeout_s)
+{
+	struct smtp_client *c = xcalloc(1, sizeof(*c));
+
+	c->label = xstrdup(label);
+	c->timeout_ms = (timeout_s > 0 ? timeout_s : 300) * 1000;
+	c->fd = -1;
+	snprintf(c->err, sizeof(c->err), "%s: not connected", label);
+	return c;
+}
+
+void
+smtp_client_free(struct smtp_client **cp)
+{
+	struct smtp_client *c = *cp;
+
+	*cp = NULL;
+	if (c == NULL)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->label);
+	free(c);
+}
+
+const char *
+smtp_client_error(const struct smtp_client *c)
+{
+	return c->err;
+}
+
+bool
+smtp_client_has(const struct smtp_client *c, enum smtp_client_ext ext)
+{
+	return (c->ext & (unsigned)ext) != 0;
+}
+
+uint64_t
+smtp_client_max_size(const struct smtp_client *c)
+{
+	return c->max_size;
+}
+
+/* Record why, close the socket, return false. */
+static bool __attribute__((format(printf, 2, 3)))
+smtp_client_fail(struct smtp_client *c, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(c->err, sizeof(c->err), "%s: ", c->label);
+
+	if (n >= 0 && (size_t)n < sizeof(c->err)) {
+		va_start(ap, fmt);
+		vsnprintf(c->err + n, sizeof(c->err) - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	return false;
+}
+
+/* A peer's bytes made fit for an error message: printable, cut short. */
+static void
+smtp_client_quote(const char *s, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	for (; *s != '\0' && n + 4 < outlen && n < 60; s++)
+		out[n++] = isprint((unsigned char)*s) ? *s : '?';
+	if (*s != '\0')
+		out[n++] = '.', out[n++] = '.', out[n++] = '.';
+	out[n] = '\0';
+}
+
+static long long
+smtp_client_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Wait for events on the socket until deadline: 1 ready, 0 timeout,
+ * -1 error (errno). */
+static int
+smtp_client_wait(struct smtp_client *c, short events, long long deadline)
+{
+	for (;;) {
+		long long left = deadline - smtp_client_now_ms();
+		if (left <= 0)
+			return 0;
+		struct pollfd p = { .fd = c->fd, .events = events };
+		int n = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+		if (n > 0)
+			return 1;
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* ---- connecting ---- */
+
+static void
+smtp_client_addr(const struct addrinfo *ai, int port, char *buf, size_t len)
+{
+	char host[64];
+
+	net_addr_str(ai->ai_addr, host, sizeof(host));
+	snprintf(buf, len, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+}
+
+/* One address within the timeout; 0 or an errno (ETIMEDOUT). */
+static int
+smtp_client_try(struct smtp_client *c, const struct addrinfo *ai)
+{
+	int e;
+	socklen_t elen = sizeof(e);
+
+	c->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, ai->ai_protocol);
+	if (c->fd < 0)
+		return errno;
+	if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		return 0;
+	if (errno != EINPROGRESS)
+		e = errno;
+	else if ((e = smtp_client_wait(c, POLLOUT,
+	    smtp_client_now_ms() + c->timeout_ms)) == 1)
+		e = getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &elen) < 0 ?
+		    errno : e;
+	else
+		e = e == 0 ? ETIMEDOUT : errno;
+	if (e != 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	return e;
+}
+
+bool
+smtp_client_connect(struct smtp_client *c, const char *host, int port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG };
+	struct addrinfo *res, *ai;
+	char service[16], where[96];
+	int e, gai;
+
+	if (c->fd >= 0)
+		return smtp_client_fail(c, "already connected");
+	snprintf(service, sizeof(service), "%d", port);
+	if ((gai = getaddrinfo(host, service, &hints, &res)) != 0)
+		return smtp_client_fail(c, "getaddrinfo(\"%s\"): %s", host,
+		    gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+	c->rstart = c->rend = 0;
+	c->ext = 0;
+	c->max_size = 0;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		smtp_client_addr(ai, port, where, sizeof(where));
+		if ((e = smtp_client_try(c, ai)) == 0)
+			break;
+		/* Keep the last address's reason; try the next. */
+		smtp_client_fail(c, "connect(%s): %s", where,
+		    e == ETIMEDOUT ? "Connection timed out" : strerror(e));
+	}
+	freeaddrinfo(res);
+	return c->fd >= 0;
+}
+
+/* ---- replies ---- */
+
+bool
+smtp_reply_parse_line(const char *line, int *code, bool *last,
+    const char **text)
+{
+	if (line[0] < '2' || line[0] > '5' || !isdigit((unsigned char)line[1]) ||
+	    !isdigit((unsigned char)line[2]))
+		return false;
+	*code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+	switch (line[3]) {
+	case '\0':
+		*last = true;
+		*text = line + 3;
+		return true;
+	case ' ':
+	case '-':
+		*last = line[3] == ' ';
+		*text = line + 4;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* One line into *line (NUL-terminated in rbuf, CR LF stripped), valid
+ * until the next read; the whole reply must come by deadline. */
+static bool
+smtp_client_line(struct smtp_client *c, long long deadline, char **line)
+{
+	for (;;) {
+		char *p = c->rbuf + c->rstart;
+		size_t have = c->rend - c->rstart;
+		char *lf = memchr(p, '\n', have);
+		if (lf != NULL) {
+			size_t len = (size_t)(lf - p);
+			c->rstart += len + 1;
+			if (len > 0 && p[len - 1] == '\r')
+				len--;
+			if (len > SMTP_CLIENT_LINE_MAX)
+				break;
+			p[len] = '\0';
+			*line = p;
+			return true;
+		}
+		if (have > SMTP_CLIENT_LINE_MAX + 1)
+			break;
+		memmove(c->rbuf, p, have);
+		c->rstart = 0;
+		c->rend = have;
+		int w = smtp_client_wait(c, POLLIN, deadline);
+		if (w <= 0)
+			return w == 0 ? smtp_client_fail(c, "timeout after %ds "
+			    "waiting for a reply", c->timeout_ms / 1000) :
+			    smtp_client_fail(c, "poll: %s", strerror(errno));
+		ssize_t n = recv(c->fd, c->rbuf + c->rend,
+		    sizeof(c->rbuf) - c->rend, 0);
+		if (n == 0)
+			return smtp_client_fail(c, "connection closed by the "
+			    "server while waiting for a reply");
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return smtp_client_fail(c, "recv: %s", strerror(errno));
+		if (n > 0)
+			c->rend += (size_t)n;
+	}
+	return smtp_client_fail(c, "reply line longer than %d bytes",
+	    SMTP_CLIENT_LINE_MAX);
+}
+
+/* An EHLO/LHLO line after the first: "KEYWORD [params]". */
+static void
+smtp_client_ext_line(struct smtp_client *c, const char *text)
+{
+	size_t kwlen = strcspn(text, " ");
+
+	for (size_t i = 0; i < sizeof(smtp_client_exts) /
+	    sizeof(smtp_client_exts[0]); i++) {
+		const char *kw = smtp_client_exts[i].keyword;
+		if (strlen(kw) != kwlen || strncasecmp(text, kw, kwlen) != 0)
+			continue;
+		c->ext |= (unsigned)smtp_client_exts[i].ext;
+		if (smtp_client_exts[i].ext == SMTP_EXT_SIZE && text[kwlen] == ' ')
+			c->max_size = strtoull(text + kwlen + 1, NULL, 10);
+	}
+}
+
+static void
+smtp_client_text_add(struct smtp_reply *r, size_t *len, const char *text)
+{
+	int n = snprintf(r->text + *len, sizeof(r->text) - *len, "%s%s",
+	    r->nlines > 1 ? "\n" : "", text);
+
+	if (n > 0)
+		*len += (size_t)n < sizeof(r->text) - *len ? (size_t)n :
+		    sizeof(r->text) - *len - 1;
+}
+
+static bool
+smtp_client_reply(struct smtp_client *c, struct smtp_reply *r, bool hello)
+{
+	long long deadline = smtp_client_now_ms() + c->timeout_ms;
+	size_t len = 0;
+	char *line = NULL, quoted[80];
+	const char *text;
+	bool last = false;
+	int code;
+
+	memset(r, 0, sizeof(*r) - sizeof(r->text));
+	r->text[0] = '\0';
+	while (!last) {
+		if (c->fd < 0)
+			return false;
+		if (!smtp_client_line(c, deadline, &line))
+			return false;
+		if (!smtp_reply_parse_line(line, &code, &last, &text) ||
+		    (r->nlines > 0 && code != r->code)) {
+			smtp_client_quote(line, quoted, sizeof(quoted));
+			return smtp_client_fail(c, "malformed reply \"%s\"", quoted);
+		}
+		if (++r->nlines > SMTP_CLIENT_REPLY_LINES)
+			return smtp_client_fail(c, "reply of more than %d lines",
+			    SMTP_CLIENT_REPLY_LINES);
+		r->code = code;
+		smtp_client_text_add(r, &len, text);
+		if (hello && r->nlines > 1)
+			smtp_client_ext_line(c, text);
+	}
+	return true;
+}
+
+bool
+smtp_client_read_reply(struct smtp_client *c, struct smtp_reply *r)
+{
+	return smtp_client_reply(c, r, false);
+}
+
+/* ---- writing ---- */
+
+static bool
+smtp_client_write(struct smtp_client *c, const char *buf, size_t len)
+{
+	while (len > 0) {
+		if (c->fd < 0)
+			return false;
+		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return smtp_client_fail(c, "send: %s", errno == EPIPE ?
+			    "connection closed by the server" : strerror(errno));
+		int w = smtp_client_wait(c, POLLOUT,
+		    smtp_client_now_ms() + c->timeout_ms);
+		if (w <= 0)
+			return w == 0 ? smtp_client_fail(c, "timeout after %ds "
+			    "sending", c->timeout_ms / 1000) :
+			    smtp_client_fail(c, "poll: %s", strerror(errno));
+	}
+	return true;
+}
+
+bool
+smtp_client_command(struct smtp_client *c, const char *line)
+{
+	size_t len = strlen(line);
+	char buf[SMTP_CLIENT_LINE_MAX + 2];
+
+	if (c->fd < 0)
+		return false;
+	if (strpbrk(line, "\r\n") != NULL || len > SMTP_CLIENT_LINE_MAX)
+		return smtp_client_fail(c, "command not sent: %s",
+		    len > SMTP_CLIENT_LINE_MAX ? "too long" : "holds CR or LF");
+	memcpy(buf, line, len);
+	memcpy(buf + len, "\r\n", 2);
+	return smtp_client_write(c, buf, len + 2);
+}
+
+bool
+smtp_client_cmd_reply(struct smtp_client *c, const char *line,
+    struct smtp_reply *r)
+{
+	return smtp_client_command(c, line) && smtp_client_reply(c, r, false);
+}
+
+bool
+smtp_client_hello(struct smtp_client *c, const char *verb, const char *name,
+    struct smtp_reply *r)
+{
+	char line[SMTP_CLIENT_LINE_MAX + 1];
+
+	snprintf(line, sizeof(line), "%s %s", verb, name);
+	c->ext = 0;
+	c->max_size = 0;
+	if (!smtp_client_command(c, line) || !smtp_client_reply(c, r, true))
+		return false;
+	if (r->code / 100 != 2)
+		c->ext = 0;
+	return true;
+}
+
+/* ---- the body ---- */
+
+size_t
+smtp_stuff(struct smtp_stuff *st, const char *in, size_t len, char *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = in[i];
+		if (ch == '\n') {
+			if (!st->after_cr)
+				out[n++] = '\r';
+			out[n++] = '\n';
+			st->mid_line = false;
+		} else {
+			/* RFC 5321 4.5.2: a line's leading period doubled. */
+			if (ch == '.' && !st->mid_line)
+				out[n++] = '.';
+			out[n++] = ch;
+			st->mid_line = true;
+		}
+		st->after_cr = ch == '\r';
+	}
+	return n;
+}
+
+size_t
+smtp_stuff_end(const struct smtp_stuff *st, char *out)
+{
+	size_t n = 0;
+
+	if (st->after_cr)
+		out[n++] = '\n';
+	else if (st->mid_line)
+		out[n++] = '\r', out[n++] = '\n';
+	memcpy(out + n, ".\r\n", 3);
+	return n + 3;
+}
+
+bool
+smtp_client_send_body(struct smtp_client *c, int fd, off_t offset)
+{
+	struct smtp_stuff st = { 0 };
+	char *in = xmalloc(SMTP_CLIENT_CHUNK);
+	char *out = xmalloc(2 * SMTP_CLIENT_CHUNK);
+	bool ok = true;
+	ssize_t n;
+
+	while (ok && (n = pread(fd, in, SMTP_CLIENT_CHUNK, offset)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ok = smtp_client_fail(c, "reading the message: %s",
+			    strerror(errno));
+			break;
+		}
+		offset += n;
+		ok = smtp_client_write(c, out, smtp_stuff(&st, in, (size_t)n, out));
+	}
+	if (ok)
+		ok = smtp_client_write(c, out, smtp_stuff_end(&st, out));
+	free(in);
+	free(out);
+	return ok;
+}
+
+/* ---- xtext ---- */
+
+char *
+smtp_client_xtext(const char *s)
+{
+	char *out = xmalloc(3 * strlen(s) + 1), *p = out;
+
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch < 33 || ch > 126 || ch == '+' || ch == '=')
+			p += sprintf(p, "+%02X", ch);
+		else
+			*p++ = (char)ch;
+	}
+	*p = '\0';
+	return out;
+}
