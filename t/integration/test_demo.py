@@ -76,9 +76,21 @@ def check_relays(printed):
     results = [subprocess.run(line, shell=True, capture_output=True, text=True,
                               cwd=ROOT, timeout=30) for line in swaks]
     assert results[0].returncode == 0, results[0].stdout
+    # ... and jobctl delivered it to alice's store: her second message.
+    first = [l.split("(the first message is ")[1].rstrip(")")
+             for l in printed.splitlines() if "the first message is" in l][0]
+    second = os.path.join(ROOT, os.path.dirname(first), "2")
+    deadline = time.monotonic() + 20
+    while not os.path.exists(second) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert os.path.exists(second), "the inbound relay's mail did not arrive"
     assert results[1].returncode != 0
     assert "550 5.7.1 Relaying not allowed" in results[1].stdout
     assert results[2].returncode == 0, results[2].stdout
+    qlist = [l.strip() for l in printed.splitlines() if l.strip().endswith("queue list")]
+    r = subprocess.run(qlist[0], shell=True, capture_output=True, text=True,
+                       cwd=ROOT, timeout=30)
+    assert r.returncode == 0 and "tcp_local" in r.stdout, r.stdout + r.stderr
     rewrite = [l.strip() for l in printed.splitlines() if "test-rewrite" in l]
     r = subprocess.run(rewrite[0], shell=True, capture_output=True, text=True,
                        cwd=ROOT, timeout=30)

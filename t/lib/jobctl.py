@@ -7,7 +7,9 @@ whose msg.conf and queue it shares.
     j.stop(); j.kill9()
 
 Channels get the programs named (from $SUITE_BUILD/bin); every other
-channel has none (MASTER_COMMAND=NULL: its entries wait).
+channel has none (MASTER_COMMAND=NULL: its entries wait).  Make it before
+the mta starts: it writes the keys the mta reads at start-up (the socket
+where jobctl hears of new entries) into their shared msg.conf.
 """
 import os
 import signal
