@@ -93,6 +93,7 @@ entry_apply(struct jobctl *jc, struct jc_entry *e, struct entry_file *f,
 			r->state = QUEUE_RCPT_DELIVERED;
 			jc->delivered++;
 			track_event(jc, 'D', &f->env, r, e->chan->name, a->code, a->text);
+			report_add(jc, &f->env, r, DSN_DELIVERED, a->code, a->text);
 		} else if (a != NULL && a->result == CJ_FAIL) {
 			r->state = QUEUE_RCPT_FAILED;
 			jc->failed++;

@@ -1,8 +1,9 @@
 /*
  * report: what jobctl tells about an entry's recipients -- a line in the
  * tracking log for each, and delivery status notifications (dsn.c) for
- * those that failed or are delayed (as RFC 3461 NOTIFY asks), gathered
- * per entry into one report of each kind.
+ * those that failed, are delayed or were delivered, as RFC 3461 NOTIFY
+ * asks (a success report only when asked), gathered per entry into one
+ * report of each kind.
  *
  * A report is a new queue entry of the reprocess channel, from the null
  * sender, to the entry's sender (or to jobctl.postmaster when that sender
@@ -31,8 +32,8 @@ struct jc_report {
 	const struct queue_env *env;
 	const char *msg;
 	size_t len;
-	struct dsn_rcpt *rcpts[2];          /* failed, delayed */
-	size_t n[2];
+	struct dsn_rcpt *rcpts[3];          /* failed, delayed, delivered */
+	size_t n[3];
 };
 
 void
@@ -66,7 +67,7 @@ report_add(struct jobctl *jc, const struct queue_env *env,
     const char *text)
 {
 	struct jc_report *rep = jc->report;
-	int k = action == DSN_FAILED ? 0 : 1;
+	int k = action == DSN_FAILED ? 0 : action == DSN_DELAYED ? 1 : 2;
 
 	if (rep == NULL || !dsn_wanted(r->notify, action) ||
 	    rep->n[k] >= REPORT_RCPTS_MAX)
@@ -167,7 +168,7 @@ report_end(struct jobctl *jc)
 
 	if (rep == NULL)
 		return;
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 3; k++) {
 		/* A report about a report, to a sender that cannot get one,
 		 * still reaches the postmaster, once. */
 		if (rep->n[k] > 0 && (k == 0 || dsn_sendable(rep->env->from)))

@@ -146,3 +146,24 @@ def test_kill9_under_load_delivers_everything(site):
     got = len(s1.inbox_files("alice@example.com"))
     assert got >= len(acked), (got, len(acked))
 
+
+
+def test_success_report_when_asked(site):
+    m, j, s1, s2 = site
+    c = Smtp(m.smtp)
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<alice@example.com> ENVID=track-me")[0] == 250
+    assert c.cmd("RCPT TO:<bob@example.com> NOTIFY=SUCCESS,FAILURE")[0] == 250
+    assert c.cmd("RCPT TO:<carol@example.org>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(MSG + b".\r\n")
+    assert c.reply()[0] == 250
+    # bob's delivery is reported to alice (only bob asked for it).
+    assert j.wait(lambda: len(s1.inbox_files("alice@example.com")) == 1,
+                  timeout=30), j.log()
+    [(uid, path)] = s1.inbox_files("alice@example.com")
+    report = open(path, "rb").read()
+    assert b"Action: delivered" in report and b"bob@example.com" in report
+    assert b"carol@example.org" not in report.split(b"message/delivery-status")[1] \
+        .split(b"Content-Type")[0]
+    assert b"Original-Envelope-Id: track-me" in report
