@@ -167,3 +167,17 @@ def test_success_report_when_asked(site):
     assert b"carol@example.org" not in report.split(b"message/delivery-status")[1] \
         .split(b"Content-Type")[0]
     assert b"Original-Envelope-Id: track-me" in report
+
+
+def test_delivery_jobs_killed_lose_nothing(site):
+    import subprocess
+    m, j, s1, s2 = site
+    for i in range(30):
+        send(m, ["alice@example.com", "bob@example.com"],
+             body=b"Subject: k%d\r\n\r\nx\r\n" % i)
+        if i % 5 == 4:
+            # Kill whatever lmtp_client jobs of this site run right now.
+            subprocess.run(["pkill", "-9", "-f", f"lmtp_client -c {m.conf_path}"])
+    assert j.wait(lambda: lmtp_entries(m) == [], timeout=60), j.log()
+    assert len(s1.inbox_files("alice@example.com")) >= 30
+    assert len(s2.inbox_files("bob@example.com")) >= 30
