@@ -166,18 +166,20 @@ serve_metrics(void *arg, struct evbuffer *out)
 	    "Delivery status notifications queued.", jc->reports);
 }
 
-/* Jobs get msg.conf's absolute path: they run in the queue root. */
-static void
+/* Jobs get msg.conf's absolute path: they run in the queue root.
+ * Returns that path (the caller frees it when it stops). */
+static char *
 serve_enter_queue(struct jobctl_config *cfg)
 {
 	char *abs = realpath(cfg->path, NULL);
 
 	if (abs == NULL)
 		log_fatal("realpath(\"%s\"): %s", cfg->path, strerror(errno));
-	cfg->path = abs;                /* kept for the process's life */
+	cfg->path = abs;
 	if (durable_mkdirs(cfg->queue_path, 0700) != 0 ||
 	    chdir(cfg->queue_path) == -1)
 		log_fatal("chdir(\"%s\"): %s", cfg->queue_path, strerror(errno));
+	return abs;
 }
 
 int
@@ -188,7 +190,8 @@ jobctl_serve(struct jobctl_config *cfg, bool foreground)
 	char *err = NULL;
 	int nfd = -1;
 
-	serve_enter_queue(cfg);
+	const char *given_path = cfg->path;
+	char *abs_path = serve_enter_queue(cfg);
 	jc.base = event_base_new();
 	if (*cfg->admin_listen != '\0' && (admin = admin_start(jc.base,
 	    cfg->admin_listen, serve_metrics, &jc, &err)) == NULL)
@@ -233,5 +236,7 @@ jobctl_serve(struct jobctl_config *cfg, bool foreground)
 	if (nfd >= 0)
 		close(nfd);
 	event_base_free(jc.base);
+	cfg->path = given_path;
+	free(abs_path);
 	return 0;
 }

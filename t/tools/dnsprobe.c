@@ -49,6 +49,8 @@ main(int argc, char **argv)
 	struct dns *dns = dns_new(base, &cfg, &err);
 	if (dns == NULL) {
 		printf("error %s\n", err);
+		free(err);
+		event_base_free(base);
 		return 1;
 	}
 	if (strcmp(argv[2], "mx") == 0) {
