@@ -60,6 +60,7 @@ index_clear(struct jc_index *ix)
 		while (ix->buckets[b] != NULL) {
 			struct jc_entry *e = ix->buckets[b];
 			ix->buckets[b] = e->hnext;
+			free(e->path);
 			free(e);
 		}
 	while (ix->channels != NULL) {
@@ -166,8 +167,8 @@ index_load(struct jc_index *ix, const char *path)
 		char chan[QUEUE_CHANNEL_MAX + 1];
 		snprintf(chan, sizeof(chan), "%.*s", (int)(slash - path), path);
 		e = xcalloc(1, sizeof(*e));
-		snprintf(e->path, sizeof(e->path), "%s", path);
-		snprintf(e->id, sizeof(e->id), "%s", base + 1);
+		e->path = xstrdup(path);
+		e->id = strrchr(e->path, '/') + 1;
 		e->chan = index_channel(ix, chan);
 		size_t b = index_hash(path) % ix->nbuckets;
 		e->hnext = ix->buckets[b];
@@ -200,6 +201,7 @@ index_remove(struct jc_index *ix, struct jc_entry *e)
 			break;
 		}
 	ix->nentries--;
+	free(e->path);
 	free(e);
 }
 

@@ -52,8 +52,8 @@ struct jc_job;
 
 /* One queue entry, as far as scheduling needs it (the file has the rest). */
 struct jc_entry {
-	char path[CHANNEL_JOB_PATH_MAX + 1];    /* relative to the queue root */
-	char id[QUEUE_ID_LEN + 1];
+	char *path;                     /* relative to the queue root */
+	const char *id;                 /* its last part */
 	struct jc_channel *chan;
 	long long created, retry;
 	int attempts, priority;
