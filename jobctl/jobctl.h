@@ -9,6 +9,7 @@
  *   entry.c         applying a job's answers to an entry file
  *   dsn.c           delivery status notifications (RFC 3464)
  *   queue_admin.c   the operator's `jobctl queue ...` commands
+ *   status.c        `jobctl status`: the daemon's pools, channels, jobs
  *   main.c          start-up, signals, the notification socket
  */
 #ifndef JOBCTL_JOBCTL_H
@@ -200,6 +201,13 @@ long long sched_next_retry(const struct jc_entry *e, int attempts,
 
 /* Run until SIGTERM; the exit status. */
 int jobctl_serve(struct jobctl_config *cfg, bool foreground);
+
+/* ---- jobctl status (status.c) ---- */
+
+/* The daemon's state as text (malloc'd). */
+char *status_text(const struct jobctl *jc, size_t *len);
+/* The client: ask the running daemon and print its answer. */
+int status_main(const struct jobctl_config *cfg);
 
 /* ---- the operator's commands (queue_admin.c) ---- */
 

@@ -74,18 +74,39 @@ serve_announced(struct jobctl *jc, const char *path)
 		e->retry = 0;
 }
 
+/* `jobctl status` asked: the answer goes back to its socket. */
+static void
+serve_status(struct jobctl *jc, int fd, const struct sockaddr_un *to,
+    socklen_t tolen)
+{
+	size_t len;
+	char *text = status_text(jc, &len);
+
+	if (sendto(fd, text, len, MSG_DONTWAIT, (const struct sockaddr *)to,
+	    tolen) == -1)
+		log_warn("status: sendto: %s", strerror(errno));
+	free(text);
+}
+
 static void
 serve_on_notify(evutil_socket_t fd, short what, void *arg)
 {
 	struct jobctl *jc = arg;
 	char buf[CHANNEL_JOB_PATH_MAX + 2];
+	struct sockaddr_un from;
+	socklen_t fromlen = sizeof(from);
 	ssize_t n;
 
 	(void)what;
-	while ((n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+	while ((n = recvfrom(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT,
+	    (struct sockaddr *)&from, &fromlen)) > 0) {
 		buf[n] = '\0';
 		buf[strcspn(buf, "\n")] = '\0';
-		serve_announced(jc, buf);
+		if (strcmp(buf, "status") == 0)
+			serve_status(jc, fd, &from, fromlen);
+		else
+			serve_announced(jc, buf);
+		fromlen = sizeof(from);
 	}
 	serve_kick(jc);
 }

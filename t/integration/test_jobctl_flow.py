@@ -181,3 +181,24 @@ def test_delivery_jobs_killed_lose_nothing(site):
     assert j.wait(lambda: lmtp_entries(m) == [], timeout=60), j.log()
     assert len(s1.inbox_files("alice@example.com")) >= 30
     assert len(s2.inbox_files("bob@example.com")) >= 30
+
+
+def test_status(site):
+    import subprocess
+    from jobctl import JOBCTL_BIN
+    m, j, s1, s2 = site
+    s2.stop()
+    send(m, ["bob@example.com"])
+    assert j.wait(lambda: any(int(e["env"].get("attempts", "0")) >= 1
+                              for e in lmtp_entries(m)))
+    r = subprocess.run([JOBCTL_BIN, "-c", m.conf_path, "status"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "pools:" in r.stdout and "LMTP_POOL" in r.stdout
+    lmtp = [l for l in r.stdout.splitlines() if l.strip().startswith("lmtp ")]
+    assert lmtp and "entries 1 " in lmtp[0] and "next-retry" in lmtp[0], r.stdout
+    j.stop()
+    r = subprocess.run([JOBCTL_BIN, "-c", m.conf_path, "status"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "jobctl" in r.stderr
+    j.start()
