@@ -146,44 +146,85 @@ index_channel_add(struct jc_channel *c, struct jc_entry *e)
 		c->capentries = c->capentries ? 2 * c->capentries : 64;
 		c->entries = xrealloc(c->entries, c->capentries * sizeof(*c->entries));
 	}
+	e->slot = c->nentries;
 	c->entries[c->nentries++] = e;
+}
+
+/* The entry at path, made (unread) when it is not indexed yet; NULL
+ * when path is not an entry's. */
+static struct jc_entry *
+index_add(struct jc_index *ix, const char *path)
+{
+	const char *slash = strchr(path, '/'), *base = strrchr(path, '/');
+	struct jc_entry *e = index_find(ix, path);
+	char chan[QUEUE_CHANNEL_MAX + 1];
+
+	if (e != NULL)
+		return e;
+	if (slash == NULL || !queue_id_valid(base + 1) ||
+	    strlen(path) > CHANNEL_JOB_PATH_MAX ||
+	    (size_t)(slash - path) > QUEUE_CHANNEL_MAX)
+		return NULL;
+	snprintf(chan, sizeof(chan), "%.*s", (int)(slash - path), path);
+	e = xcalloc(1, sizeof(*e));
+	e->path = xstrdup(path);
+	e->id = strrchr(e->path, '/') + 1;
+	e->chan = index_channel(ix, chan);
+	size_t b = index_hash(path) % ix->nbuckets;
+	e->hnext = ix->buckets[b];
+	ix->buckets[b] = e;
+	ix->nentries++;
+	index_channel_add(e->chan, e);
+	return e;
 }
 
 struct jc_entry *
 index_load(struct jc_index *ix, const char *path)
 {
 	struct queue_env env = { 0 };
-	const char *slash = strchr(path, '/'), *base = strrchr(path, '/');
 	struct jc_entry *e = index_find(ix, path);
 
-	if (slash == NULL || !queue_id_valid(base + 1) ||
-	    strlen(path) > CHANNEL_JOB_PATH_MAX ||
-	    !index_read_envelope(path, &env)) {
+	if (!index_read_envelope(path, &env) || (e == NULL &&
+	    (e = index_add(ix, path)) == NULL)) {
 		if (e != NULL && e->job == NULL)
 			index_remove(ix, e);
+		queue_env_clear(&env);
 		return NULL;
-	}
-	if (e == NULL) {
-		char chan[QUEUE_CHANNEL_MAX + 1];
-		snprintf(chan, sizeof(chan), "%.*s", (int)(slash - path), path);
-		e = xcalloc(1, sizeof(*e));
-		e->path = xstrdup(path);
-		e->id = strrchr(e->path, '/') + 1;
-		e->chan = index_channel(ix, chan);
-		size_t b = index_hash(path) % ix->nbuckets;
-		e->hnext = ix->buckets[b];
-		ix->buckets[b] = e;
-		ix->nentries++;
-		index_channel_add(e->chan, e);
 	}
 	e->created = env.created;
 	e->retry = env.retry;
 	e->attempts = env.attempts;
 	e->priority = env.priority;
 	e->size = env.size;
-	e->seen = true;
+	e->seen = e->loaded = true;
 	queue_env_clear(&env);
 	return e;
+}
+
+bool
+index_load_some(struct jc_index *ix, struct jc_channel *c, size_t max)
+{
+	char **paths = xcalloc(max + 1, sizeof(*paths));
+	size_t n = 0;
+	bool more = false;
+
+	/* Paths by value: a load may remove an entry (its file is gone). */
+	for (size_t i = 0; i < c->nentries; i++) {
+		struct jc_entry *e = c->entries[i];
+		if (e->loaded || e->job != NULL)
+			continue;
+		if (n == max) {
+			more = true;
+			break;
+		}
+		paths[n++] = xstrdup(e->path);
+	}
+	for (size_t i = 0; i < n; i++) {
+		(void)index_load(ix, paths[i]);
+		free(paths[i]);
+	}
+	free(paths);
+	return more;
 }
 
 void
@@ -195,11 +236,8 @@ index_remove(struct jc_index *ix, struct jc_entry *e)
 	while (*p != e)
 		p = &(*p)->hnext;
 	*p = e->hnext;
-	for (size_t i = 0; i < c->nentries; i++)
-		if (c->entries[i] == e) {
-			c->entries[i] = c->entries[--c->nentries];
-			break;
-		}
+	c->entries[e->slot] = c->entries[--c->nentries];
+	c->entries[e->slot]->slot = e->slot;
 	ix->nentries--;
 	free(e->path);
 	free(e);
@@ -222,8 +260,11 @@ index_scan_dir(struct jc_index *ix, const char *dir, int depth)
 		if (depth == 0 && strlen(de->d_name) == 2 &&
 		    de->d_type == DT_DIR)
 			index_scan_dir(ix, path, 1);
-		else if (queue_id_valid(de->d_name))
-			(void)index_load(ix, path);
+		else if (queue_id_valid(de->d_name)) {
+			struct jc_entry *e = index_add(ix, path);
+			if (e != NULL)
+				e->seen = true;
+		}
 	}
 	closedir(d);
 }

@@ -61,6 +61,8 @@ struct jc_entry {
 	uint64_t size;
 	struct jc_job *job;             /* running in it, or NULL */
 	bool seen;                      /* found by the scan in progress */
+	bool loaded;                    /* its envelope was read */
+	size_t slot;                    /* in chan->entries */
 	struct jc_entry *hnext;         /* in its hash bucket */
 };
 
@@ -97,9 +99,15 @@ struct jc_entry *index_find(struct jc_index *ix, const char *path);
 /* Read the entry file at path (relative) and index it, or refresh it;
  * NULL when it is not a valid entry (gone, held, broken: logged). */
 struct jc_entry *index_load(struct jc_index *ix, const char *path);
+/* Read the envelopes of up to max entries of c the scan found by name
+ * only; true when more are left. */
+bool index_load_some(struct jc_index *ix, struct jc_channel *c, size_t max);
 void index_remove(struct jc_index *ix, struct jc_entry *e);
 /* Walk the whole queue; entries whose file went are dropped (unless a
- * job holds them).  Returns the entries indexed. */
+ * job holds them).  New ones are indexed by name only: their envelopes
+ * are read when their channel's turn comes (index_load_some), so that
+ * starting over a large queue takes a directory walk, not a read of
+ * every file.  Returns the entries indexed. */
 size_t index_scan(struct jc_index *ix);
 
 /* ---- delivery jobs (job.c) ---- */

@@ -19,6 +19,8 @@
 #include "jobctl.h"
 #include "log.h"
 
+#define SCHED_LOAD_BATCH 2000   /* envelopes read per scheduler run */
+
 long long
 sched_next_retry(const struct jc_entry *e, int attempts, long long now)
 {
@@ -73,18 +75,23 @@ sched_job_for(struct jobctl *jc, struct jc_channel *c)
 	return sched_can_start(c) && !jc->stopping ? job_start(jc, c) : NULL;
 }
 
-/* Hand c's due entries out; the earliest time one will be due. */
+/* Hand c's due entries out; the earliest time one will be due (now when
+ * entries found by name only are still to be read). */
 static long long
 sched_channel(struct jobctl *jc, struct jc_channel *c, long long now)
 {
 	long long next = 0;
 	size_t ndue = 0;
-	struct jc_entry **due = calloc(c->nentries + 1, sizeof(*due));
 
+	/* Only a channel that runs jobs needs its envelopes; a batch per
+	 * run keeps the loop answering while a large queue is read. */
+	if (c->prog != NULL && index_load_some(&jc->ix, c, SCHED_LOAD_BATCH))
+		next = now;
+	struct jc_entry **due = calloc(c->nentries + 1, sizeof(*due));
 	for (size_t i = 0; due != NULL && i < c->nentries; i++) {
 		struct jc_entry *e = c->entries[i];
 		long long at = sched_due_at(e);
-		if (e->job != NULL)
+		if (e->job != NULL || !e->loaded)
 			continue;
 		if (at <= now)
 			due[ndue++] = e;

@@ -54,7 +54,7 @@ serve_on_tick(evutil_socket_t fd, short what, void *arg)
 	}
 	if (next != 0) {
 		struct timeval tv = { next > now ? next - now : 0, 0 };
-		event_add(jc->tick, &tv);
+		event_add(jc->tick, &tv);   /* 0: again once other events ran */
 	}
 }
 
