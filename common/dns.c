@@ -10,9 +10,11 @@
  */
 #include "dns.h"
 
+#include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <ares.h>
 #include <event2/event.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -36,20 +38,25 @@ struct dns {
 	struct dns_req *reqs;           /* requests whose callback may run */
 };
 
-enum dns_kind { DNS_REQ_MX, DNS_REQ_DOMAIN };
+enum dns_kind { DNS_REQ_MX, DNS_REQ_DOMAIN, DNS_REQ_ADDR };
 
 struct dns_req {
 	struct dns *dns;
 	enum dns_kind kind;
 	char name[DNS_NAME_MAX + 1];
-	int stage;                      /* DOMAIN: 0 MX, 1 A, 2 AAAA */
+	int stage;                      /* DOMAIN: 0 MX, 1 A, 2 AAAA;
+	                                   ADDR: 1 A, 2 AAAA */
 	bool in_ares;                   /* c-ares holds a query of ours */
 	bool cancelled;
 	enum dns_status status;
 	struct dns_mx mx[DNS_MX_MAX];
 	size_t nmx;
+	struct dns_addr addr[DNS_ADDR_MAX];
+	size_t naddr;
+	enum dns_status a_status;       /* ADDR: the A query's */
 	dns_mx_cb *mx_cb;
 	dns_domain_cb *domain_cb;
+	dns_addr_cb *addr_cb;
 	void *arg;
 	struct event *done_ev;
 	struct dns_req *prev, *next;
@@ -217,10 +224,18 @@ dns_on_done(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	dns_req_unlink(r);
-	if (r->kind == DNS_REQ_MX)
+	switch (r->kind) {
+	case DNS_REQ_MX:
 		r->mx_cb(r->arg, r->status, r->mx, r->nmx);
-	else
+		break;
+	case DNS_REQ_DOMAIN:
 		r->domain_cb(r->arg, r->status);
+		break;
+	case DNS_REQ_ADDR:
+		r->addr_cb(r->arg, r->status, r->naddr ? r->addr : NULL,
+		    r->naddr);
+		break;
+	}
 	dns_req_free(r);
 }
 
@@ -264,6 +279,42 @@ dns_parse_mx(struct dns_req *r, unsigned char *abuf, int alen)
 	return r->nmx > 0 ? DNS_OK : DNS_NODATA;
 }
 
+/* The A or AAAA records of an answer, added to r->addr. */
+static enum dns_status
+dns_parse_addr(struct dns_req *r, unsigned char *abuf, int alen)
+{
+	struct ares_addrttl a[DNS_ADDR_MAX];
+	struct ares_addr6ttl a6[DNS_ADDR_MAX];
+	int n = DNS_ADDR_MAX, rc;
+
+	if (r->stage == 1)
+		rc = ares_parse_a_reply(abuf, alen, NULL, a, &n);
+	else
+		rc = ares_parse_aaaa_reply(abuf, alen, NULL, a6, &n);
+	if (rc != ARES_SUCCESS)
+		return rc == ARES_ENODATA ? DNS_NODATA : DNS_TEMPFAIL;
+	for (int i = 0; i < n && r->naddr < DNS_ADDR_MAX; i++) {
+		struct dns_addr *x = &r->addr[r->naddr++];
+		x->family = r->stage == 1 ? AF_INET : AF_INET6;
+		inet_ntop(x->family, r->stage == 1 ? (void *)&a[i].ipaddr :
+		    (void *)&a6[i].ip6addr, x->text, sizeof(x->text));
+	}
+	return n > 0 ? DNS_OK : DNS_NODATA;
+}
+
+/* Both queries done: what the caller is told (dns.h). */
+static enum dns_status
+dns_addr_status(const struct dns_req *r, enum dns_status aaaa)
+{
+	if (r->naddr > 0)
+		return DNS_OK;
+	if (r->a_status == DNS_NXDOMAIN)
+		return DNS_NXDOMAIN;
+	if (r->a_status == DNS_TEMPFAIL || aaaa == DNS_TEMPFAIL)
+		return DNS_TEMPFAIL;
+	return DNS_NODATA;
+}
+
 static void dns_query(struct dns_req *r, int type);
 
 static void
@@ -280,6 +331,18 @@ dns_on_answer(void *arg, int rc, int timeouts, unsigned char *abuf, int alen)
 	}
 	if (st == DNS_OK && r->kind == DNS_REQ_MX)
 		st = dns_parse_mx(r, abuf, alen);
+	if (r->kind == DNS_REQ_ADDR) {
+		if (st == DNS_OK)
+			st = dns_parse_addr(r, abuf, alen);
+		/* NXDOMAIN for A is the answer: no name, no AAAA either. */
+		if (r->stage == 1 && st != DNS_NXDOMAIN) {
+			r->a_status = st;
+			r->stage = 2;
+			dns_query(r, T_AAAA);
+			return;
+		}
+		st = r->stage == 1 ? st : dns_addr_status(r, st);
+	}
 	/* A domain without MX records may still take mail at its address. */
 	if (r->kind == DNS_REQ_DOMAIN && st == DNS_NODATA && r->stage < 2) {
 		r->stage++;
@@ -301,15 +364,12 @@ dns_query(struct dns_req *r, int type)
 /* A request, started; an impossible name is answered NXDOMAIN (from the
  * loop, like every answer). */
 static struct dns_req *
-dns_start(struct dns *dns, enum dns_kind kind, const char *name,
-    dns_mx_cb *mx_cb, dns_domain_cb *domain_cb, void *arg)
+dns_start(struct dns *dns, enum dns_kind kind, const char *name, void *arg)
 {
 	struct dns_req *r = xcalloc(1, sizeof(*r));
 
 	r->dns = dns;
 	r->kind = kind;
-	r->mx_cb = mx_cb;
-	r->domain_cb = domain_cb;
 	r->arg = arg;
 	r->done_ev = event_new(dns->base, -1, 0, dns_on_done, r);
 	r->next = dns->reqs;
@@ -322,21 +382,70 @@ dns_start(struct dns *dns, enum dns_kind kind, const char *name,
 		return r;
 	}
 	strcpy(r->name, name);
-	dns_query(r, T_MX);
+	if (kind == DNS_REQ_ADDR) {
+		r->stage = 1;
+		dns_query(r, T_A);
+	} else {
+		dns_query(r, T_MX);
+	}
 	return r;
 }
 
 struct dns_req *
 dns_mx(struct dns *dns, const char *domain, dns_mx_cb *cb, void *arg)
 {
-	return dns_start(dns, DNS_REQ_MX, domain, cb, NULL, arg);
+	struct dns_req *r = dns_start(dns, DNS_REQ_MX, domain, arg);
+
+	r->mx_cb = cb;
+	return r;
 }
 
 struct dns_req *
 dns_mail_domain(struct dns *dns, const char *domain, dns_domain_cb *cb,
     void *arg)
 {
-	return dns_start(dns, DNS_REQ_DOMAIN, domain, NULL, cb, arg);
+	struct dns_req *r = dns_start(dns, DNS_REQ_DOMAIN, domain, arg);
+
+	r->domain_cb = cb;
+	return r;
+}
+
+struct dns_req *
+dns_addr(struct dns *dns, const char *host, dns_addr_cb *cb, void *arg)
+{
+	struct dns_req *r = dns_start(dns, DNS_REQ_ADDR, host, arg);
+
+	r->addr_cb = cb;
+	return r;
+}
+
+/*
+ * address-literal  = "[" ( IPv4-address-literal /
+ *                    IPv6-address-literal / General-address-literal ) "]"
+ * IPv6-address-literal = "IPv6:" IPv6-addr          (RFC 5321 4.1.3)
+ */
+bool
+dns_addr_literal(const char *s, struct dns_addr *out)
+{
+	char buf[64];
+	unsigned char bin[sizeof(struct in6_addr)];
+	size_t len = strlen(s);
+
+	if (len < 3 || s[0] != '[' || s[len - 1] != ']' || len - 2 >= sizeof(buf))
+		return false;
+	memcpy(buf, s + 1, len - 2);
+	buf[len - 2] = '\0';
+	if (strncasecmp(buf, "IPv6:", 5) == 0) {
+		out->family = AF_INET6;
+		if (inet_pton(AF_INET6, buf + 5, bin) != 1)
+			return false;
+	} else {
+		out->family = AF_INET;
+		if (inet_pton(AF_INET, buf, bin) != 1)
+			return false;
+	}
+	inet_ntop(out->family, bin, out->text, sizeof(out->text));
+	return true;
 }
 
 void

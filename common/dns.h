@@ -1,6 +1,6 @@
 /*
  * dns: asynchronous DNS lookups on the event loop (c-ares), for the mta's
- * sender checks now and its SMTP client's MX lookups next.
+ * sender checks and the SMTP channel's MX and address lookups.
  *
  * Owns: the c-ares channel and one libevent event per socket c-ares uses.
  * Failure policy: an answer is OK, NXDOMAIN (the name does not exist),
@@ -45,6 +45,24 @@ typedef void dns_mx_cb(void *arg, enum dns_status st,
     const struct dns_mx *mx, size_t n);
 struct dns_req *dns_mx(struct dns *dns, const char *domain, dns_mx_cb *cb,
     void *arg);
+
+/* The addresses of host: its A records, then its AAAA records, at most
+ * DNS_ADDR_MAX in all.  DNS_OK when there is at least one (a failure of
+ * the other type is then forgotten); else NXDOMAIN when the A query said
+ * so, TEMPFAIL when either query failed, NODATA otherwise.  An address
+ * literal is not looked up: see dns_addr_literal. */
+#define DNS_ADDR_MAX 16
+struct dns_addr {
+	int family;                     /* AF_INET or AF_INET6 */
+	char text[46];                  /* "127.0.0.5", "2001:db8::25" */
+};
+typedef void dns_addr_cb(void *arg, enum dns_status st,
+    const struct dns_addr *addr, size_t n);
+struct dns_req *dns_addr(struct dns *dns, const char *host, dns_addr_cb *cb,
+    void *arg);
+/* An RFC 5321 address literal, "[192.0.2.1]" or "[IPv6:2001:db8::1]",
+ * into *out; false when s is not one. */
+bool dns_addr_literal(const char *s, struct dns_addr *out);
 
 /* Whether mail can be sent back to domain: it has MX records, or else an
  * address (A, then AAAA) -- RFC 5321 5.1's view of a mail domain. */

@@ -7,7 +7,9 @@
  * lines ends the conversation as a protocol error.  Timeouts: connecting
  * to one address, reading one whole reply, and each write's progress.
  * The first failure closes the socket; later calls fail with the same
- * reason, so a caller may check only at the end of a sequence.
+ * reason, so a caller may check only at the end of a sequence.  After
+ * STARTTLS every byte goes through a tls_blocking session on the same
+ * socket; the waits are the same polls.
  */
 #include "smtp_client.h"
 
@@ -25,6 +27,7 @@
 #include <unistd.h>
 
 #include "net.h"
+#include "tls_blocking.h"
 #include "xmalloc.h"
 
 #define SMTP_CLIENT_RBUF    (SMTP_CLIENT_LINE_MAX + 2 + 4096)
@@ -34,6 +37,7 @@ struct smtp_client {
 	char *label;
 	int timeout_ms;
 	int fd;                         /* -1: not connected, or failed */
+	struct tls_blocking *tls;       /* NULL: plain */
 	unsigned ext;                   /* enum smtp_client_ext bits */
 	uint64_t max_size;
 	char err[SMTP_CLIENT_ERROR_MAX];
@@ -75,10 +79,17 @@ smtp_client_free(struct smtp_client **cp)
 	*cp = NULL;
 	if (c == NULL)
 		return;
+	tls_blocking_free(&c->tls);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->label);
 	free(c);
+}
+
+void
+smtp_client_set_timeout(struct smtp_client *c, int timeout_ms)
+{
+	c->timeout_ms = timeout_ms >= 1000 ? timeout_ms : 1000;
 }
 
 const char *
@@ -111,10 +122,33 @@ smtp_client_fail(struct smtp_client *c, const char *fmt, ...)
 		vsnprintf(c->err + n, sizeof(c->err) - (size_t)n, fmt, ap);
 		va_end(ap);
 	}
+	tls_blocking_free(&c->tls);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
 	return false;
+}
+
+/* "after 300s", "after 1.5s": the timeout, for error messages. */
+static void
+smtp_client_after(const struct smtp_client *c, char *buf, size_t len)
+{
+	if (c->timeout_ms % 1000 == 0)
+		snprintf(buf, len, "%ds", c->timeout_ms / 1000);
+	else
+		snprintf(buf, len, "%d.%ds", c->timeout_ms / 1000,
+		    c->timeout_ms % 1000 / 100);
+}
+
+static bool
+smtp_client_timeout(struct smtp_client *c, int w, const char *doing)
+{
+	char after[32];
+
+	if (w < 0)
+		return smtp_client_fail(c, "poll: %s", strerror(errno));
+	smtp_client_after(c, after, sizeof(after));
+	return smtp_client_fail(c, "timeout after %s %s", after, doing);
 }
 
 /* A peer's bytes made fit for an error message: printable, cut short. */
@@ -196,11 +230,12 @@ smtp_client_try(struct smtp_client *c, const struct addrinfo *ai)
 	return e;
 }
 
-bool
-smtp_client_connect(struct smtp_client *c, const char *host, int port)
+static bool
+smtp_client_connect_flags(struct smtp_client *c, const char *host, int port,
+    int flags)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG };
+	    .ai_flags = AI_NUMERICSERV | flags };
 	struct addrinfo *res, *ai;
 	char service[16], where[96];
 	int e, gai;
@@ -226,6 +261,18 @@ smtp_client_connect(struct smtp_client *c, const char *host, int port)
 	return c->fd >= 0;
 }
 
+bool
+smtp_client_connect(struct smtp_client *c, const char *host, int port)
+{
+	return smtp_client_connect_flags(c, host, port, AI_ADDRCONFIG);
+}
+
+bool
+smtp_client_connect_addr(struct smtp_client *c, const char *addr, int port)
+{
+	return smtp_client_connect_flags(c, addr, port, AI_NUMERICHOST);
+}
+
 /* ---- replies ---- */
 
 bool
@@ -248,6 +295,60 @@ smtp_reply_parse_line(const char *line, int *code, bool *last,
 		return true;
 	default:
 		return false;
+	}
+}
+
+/* Some bytes from the plain socket: a want (as TLS would say), *n; a
+ * socket error fails the conversation here (ERROR, the socket closed). */
+static enum tls_blocking_want
+smtp_client_recv_some(struct smtp_client *c, char *buf, size_t len,
+    size_t *n)
+{
+	ssize_t r = recv(c->fd, buf, len, 0);
+
+	if (r > 0) {
+		*n = (size_t)r;
+		return TLS_BLOCKING_DONE;
+	}
+	if (r == 0)
+		return TLS_BLOCKING_EOF;
+	if (errno == EAGAIN || errno == EINTR)
+		return TLS_BLOCKING_READ;
+	smtp_client_fail(c, "recv: %s", strerror(errno));
+	return TLS_BLOCKING_ERROR;
+}
+
+/* Some bytes at rbuf + rend (through TLS when on), by deadline. */
+static bool
+smtp_client_fill(struct smtp_client *c, long long deadline)
+{
+	size_t room = sizeof(c->rbuf) - c->rend, got = 0;
+	enum tls_blocking_want want;
+	int w;
+
+	for (;;) {
+		want = c->tls != NULL ?
+		    tls_blocking_read(c->tls, c->rbuf + c->rend, room, &got) :
+		    smtp_client_recv_some(c, c->rbuf + c->rend, room, &got);
+		switch (want) {
+		case TLS_BLOCKING_DONE:
+			c->rend += got;
+			return true;
+		case TLS_BLOCKING_EOF:
+			return smtp_client_fail(c, "connection closed by the "
+			    "server while waiting for a reply");
+		case TLS_BLOCKING_ERROR:
+			return c->tls == NULL ? false : smtp_client_fail(c,
+			    "TLS: %s", tls_blocking_error(c->tls));
+		case TLS_BLOCKING_READ:
+		case TLS_BLOCKING_WRITE:
+			w = smtp_client_wait(c, want == TLS_BLOCKING_WRITE ?
+			    POLLOUT : POLLIN, deadline);
+			if (w <= 0)
+				return smtp_client_timeout(c, w,
+				    "waiting for a reply");
+			break;
+		}
 	}
 }
 
@@ -276,20 +377,8 @@ smtp_client_line(struct smtp_client *c, long long deadline, char **line)
 		memmove(c->rbuf, p, have);
 		c->rstart = 0;
 		c->rend = have;
-		int w = smtp_client_wait(c, POLLIN, deadline);
-		if (w <= 0)
-			return w == 0 ? smtp_client_fail(c, "timeout after %ds "
-			    "waiting for a reply", c->timeout_ms / 1000) :
-			    smtp_client_fail(c, "poll: %s", strerror(errno));
-		ssize_t n = recv(c->fd, c->rbuf + c->rend,
-		    sizeof(c->rbuf) - c->rend, 0);
-		if (n == 0)
-			return smtp_client_fail(c, "connection closed by the "
-			    "server while waiting for a reply");
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return smtp_client_fail(c, "recv: %s", strerror(errno));
-		if (n > 0)
-			c->rend += (size_t)n;
+		if (!smtp_client_fill(c, deadline))
+			return false;
 	}
 	return smtp_client_fail(c, "reply line longer than %d bytes",
 	    SMTP_CLIENT_LINE_MAX);
@@ -364,27 +453,54 @@ smtp_client_read_reply(struct smtp_client *c, struct smtp_reply *r)
 
 /* ---- writing ---- */
 
+/* Some of buf into the plain socket: like smtp_client_recv_some. */
+static enum tls_blocking_want
+smtp_client_send_some(struct smtp_client *c, const char *buf, size_t len,
+    size_t *n)
+{
+	ssize_t r = send(c->fd, buf, len, MSG_NOSIGNAL);
+
+	if (r > 0) {
+		*n = (size_t)r;
+		return TLS_BLOCKING_DONE;
+	}
+	if (r < 0 && errno != EAGAIN && errno != EINTR) {
+		smtp_client_fail(c, "send: %s", errno == EPIPE ?
+		    "connection closed by the server" : strerror(errno));
+		return TLS_BLOCKING_ERROR;
+	}
+	return TLS_BLOCKING_WRITE;
+}
+
 static bool
 smtp_client_write(struct smtp_client *c, const char *buf, size_t len)
 {
+	enum tls_blocking_want want;
+	size_t n = 0;
+	int w;
+
 	while (len > 0) {
 		if (c->fd < 0)
 			return false;
-		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
-		if (n > 0) {
+		want = c->tls != NULL ? tls_blocking_write(c->tls, buf, len, &n) :
+		    smtp_client_send_some(c, buf, len, &n);
+		switch (want) {
+		case TLS_BLOCKING_DONE:
 			buf += n;
-			len -= (size_t)n;
-			continue;
+			len -= n;
+			break;
+		case TLS_BLOCKING_EOF:
+		case TLS_BLOCKING_ERROR:
+			return c->tls == NULL ? false : smtp_client_fail(c,
+			    "TLS: %s", tls_blocking_error(c->tls));
+		case TLS_BLOCKING_READ:
+		case TLS_BLOCKING_WRITE:
+			w = smtp_client_wait(c, want == TLS_BLOCKING_READ ?
+			    POLLIN : POLLOUT, smtp_client_now_ms() + c->timeout_ms);
+			if (w <= 0)
+				return smtp_client_timeout(c, w, "sending");
+			break;
 		}
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return smtp_client_fail(c, "send: %s", errno == EPIPE ?
-			    "connection closed by the server" : strerror(errno));
-		int w = smtp_client_wait(c, POLLOUT,
-		    smtp_client_now_ms() + c->timeout_ms);
-		if (w <= 0)
-			return w == 0 ? smtp_client_fail(c, "timeout after %ds "
-			    "sending", c->timeout_ms / 1000) :
-			    smtp_client_fail(c, "poll: %s", strerror(errno));
 	}
 	return true;
 }
@@ -426,6 +542,53 @@ smtp_client_hello(struct smtp_client *c, const char *verb, const char *name,
 	if (r->code / 100 != 2)
 		c->ext = 0;
 	return true;
+}
+
+/* ---- TLS ---- */
+
+bool
+smtp_client_starttls(struct smtp_client *c, struct tls_blocking_ctx *ctx,
+    const char *name)
+{
+	long long deadline = smtp_client_now_ms() + c->timeout_ms;
+	enum tls_blocking_want want;
+	int w;
+
+	if (c->fd < 0)
+		return false;
+	if (c->tls != NULL)
+		return smtp_client_fail(c, "STARTTLS: TLS is on already");
+	/* Whatever came after the go-ahead in plaintext is an injection
+	 * (CVE-2011-0411), never a reply of the TLS session. */
+	c->rstart = c->rend = 0;
+	c->ext = 0;
+	c->max_size = 0;
+	c->tls = tls_blocking_new(ctx, c->fd, name);
+	while ((want = tls_blocking_handshake(c->tls)) != TLS_BLOCKING_DONE) {
+		if (want == TLS_BLOCKING_ERROR || want == TLS_BLOCKING_EOF)
+			return smtp_client_fail(c, "TLS handshake: %s",
+			    tls_blocking_error(c->tls));
+		w = smtp_client_wait(c, want == TLS_BLOCKING_WRITE ? POLLOUT :
+		    POLLIN, deadline);
+		if (w <= 0)
+			return smtp_client_timeout(c, w, "in the TLS handshake");
+	}
+	return true;
+}
+
+bool
+smtp_client_tls_active(const struct smtp_client *c)
+{
+	return c->tls != NULL;
+}
+
+void
+smtp_client_tls_describe(const struct smtp_client *c, char *buf, size_t len)
+{
+	if (c->tls == NULL)
+		snprintf(buf, len, "no");
+	else
+		tls_blocking_describe(c->tls, buf, len);
 }
 
 /* ---- the body ---- */

@@ -1,7 +1,8 @@
 /*
  * smtp_client: one blocking SMTP or LMTP client conversation, for the
  * channel programs (lmtp_client, the SMTP channel): connect, read replies,
- * send commands and a message body.  A channel program is sequential by
+ * send commands and a message body, in plaintext or after STARTTLS
+ * (tls_blocking.h).  A channel program is sequential by
  * design (jobctl runs several of them for parallelism), so every call here
  * blocks, each bounded by the client's timeout through poll().
  *
@@ -27,6 +28,7 @@
 #define SMTP_CLIENT_ERROR_MAX   512
 
 struct smtp_client;
+struct tls_blocking_ctx;
 
 /* One reply: its code and its lines' text (after "250-" / "250 ") joined
  * by LF, cut at SMTP_CLIENT_TEXT_MAX bytes (the cut is not an error). */
@@ -56,11 +58,17 @@ enum smtp_client_ext {
 struct smtp_client *smtp_client_new(const char *label, int timeout_s);
 /* Close the socket (if any) and free; *c is cleared.  NULL is allowed. */
 void smtp_client_free(struct smtp_client **c);
+/* The limit of the calls from now on (RFC 5321 4.5.3.2 gives each step
+ * its own), in milliseconds; at least a second. */
+void smtp_client_set_timeout(struct smtp_client *c, int timeout_ms);
 
 /* Resolve host (a name or an address, getaddrinfo: that step is not
  * bounded by the timeout) and try each address in turn, each within the
  * timeout.  The greeting is not read: see smtp_client_read_reply. */
 bool smtp_client_connect(struct smtp_client *c, const char *host, int port);
+/* The same for an address already resolved ("127.0.0.5", "::1"). */
+bool smtp_client_connect_addr(struct smtp_client *c, const char *addr,
+    int port);
 
 /* Read one possibly multi-line reply. */
 bool smtp_client_read_reply(struct smtp_client *c, struct smtp_reply *r);
@@ -83,6 +91,21 @@ uint64_t smtp_client_max_size(const struct smtp_client *c);
  * line without its end completed, then ".".  The reply is not read.
  */
 bool smtp_client_send_body(struct smtp_client *c, int fd, off_t offset);
+
+/*
+ * Start TLS, once the server's 220 to STARTTLS was read: bytes it sent
+ * after that reply are discarded (CVE-2011-0411) and the extensions
+ * forgotten (say EHLO again).  name is the server's, for SNI and, when
+ * ctx verifies, the certificate check.  The handshake is bounded by the
+ * timeout; a failure ends the conversation ("TLS handshake: certificate
+ * verify failed (...)").
+ */
+bool smtp_client_starttls(struct smtp_client *c, struct tls_blocking_ctx *ctx,
+    const char *name);
+bool smtp_client_tls_active(const struct smtp_client *c);
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384 verified=yes", or "no". */
+void smtp_client_tls_describe(const struct smtp_client *c, char *buf,
+    size_t len);
 
 /* Why the last call failed. */
 const char *smtp_client_error(const struct smtp_client *c);

@@ -8,15 +8,9 @@ pkgs="build-essential pkg-config libevent-dev libldap-dev liblmdb-dev
       libssl-dev libsasl2-dev libc-ares-dev slapd ldap-utils swaks python3
       python3-pytest dnsmasq-base
       python3-lmdb curl openssl isync fetchmail
-      lmdb-utils"
+      lmdb-utils postfix"
 if [ -n "$BENCH" ]; then
-    pkgs="$pkgs postfix dovecot-core dovecot-lmtpd dovecot-imapd dovecot-pop3d"
-    # Only smtp-source is used: no system-wide Postfix configuration.
-    if ! dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q 'install ok installed'; then
-        s=; [ "$(id -u)" -ne 0 ] && s=sudo
-        echo "postfix postfix/main_mailer_type select No configuration" |
-            $s debconf-set-selections
-    fi
+    pkgs="$pkgs dovecot-core dovecot-lmtpd dovecot-imapd dovecot-pop3d"
 fi
 missing=
 for p in $pkgs; do
@@ -28,7 +22,22 @@ echo "deps: installing$missing"
 sudo=
 [ "$(id -u)" -ne 0 ] && sudo=sudo
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
+# Only Postfix's tools are used (smtp-sink as the SMTP channel's remote
+# hosts, smtp-source for the benchmarks): no system-wide configuration.
+case " $missing " in *" postfix "*)
+    echo "postfix postfix/main_mailer_type select No configuration" |
+        $sudo debconf-set-selections ;;
+esac
 # slapd's and postfix's maintainer scripts must not start system daemons:
-# the tests run their own instances on loopback.
+# the tests run their own instances on loopback.  invoke-rc.d (and
+# deb-systemd-invoke) ask policy-rc.d, whose 101 forbids every start; one
+# is put in place for the install unless the machine has its own
+# (containers often do), and removed again after.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod 755 "$policy"
+    trap '$sudo rm -f "$policy"' EXIT
+fi
+$sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends $missing
