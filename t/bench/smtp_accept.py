@@ -87,14 +87,17 @@ mydestination =
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
-smtpd_client_restrictions = check_client_access static:HOLD
+{hold}
 smtpd_relay_restrictions = permit_mynetworks, reject
+{relay}
 local_recipient_maps =
 alias_maps =
 alias_database =
 smtpd_peername_lookup = no
 smtpd_tls_security_level = none
 smtp_dns_support_level = disabled
+smtp_tls_security_level = none
+default_destination_concurrency_limit = 20
 biff = no
 maillog_file = {top}/maillog
 maillog_file_prefixes = {top}
@@ -115,6 +118,8 @@ showq     unix  n - n - - showq
 error     unix  - - n - - error
 retry     unix  - - n - - error
 discard   unix  - - n - - discard
+smtp      unix  - - n - - smtp
+relay     unix  - - n - - smtp
 anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
@@ -122,9 +127,11 @@ postlog   unix-dgram n - n - 1 postlogd
 
 
 class PostfixSide:
+    """A private Postfix: every message held (relay None), or relayed to
+    relay = (host, port) by its own SMTP client."""
     name = "postfix"
 
-    def __init__(self, top):
+    def __init__(self, top, relay=None):
         from suite import free_port
         self.top = fresh_dir(os.path.join(top, "postfix"))
         self.etc = os.path.join(self.top, "etc")
@@ -134,7 +141,11 @@ class PostfixSide:
         shutil.chown(os.path.join(self.top, "data"), "postfix")
         self.port = free_port("127.0.0.1")
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
-            f.write(POSTFIX_MAIN.format(top=self.top))
+            f.write(POSTFIX_MAIN.format(
+                top=self.top,
+                hold="" if relay else
+                "smtpd_client_restrictions = check_client_access static:HOLD",
+                relay="relayhost = [%s]:%d" % relay if relay else ""))
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
             f.write(POSTFIX_MASTER.format(port=self.port))
         # postfix prints its fatal errors only to a terminal.
@@ -153,9 +164,9 @@ class PostfixSide:
         with open(os.path.join(self.top, "spool", "pid", "master.pid")) as f:
             return int(f.read().strip())
 
-    def queued(self):
+    def queued(self, queue="hold"):
         n = 0
-        for _, _, files in os.walk(os.path.join(self.top, "spool", "hold")):
+        for _, _, files in os.walk(os.path.join(self.top, "spool", queue)):
             n += len(files)
         return n
 
