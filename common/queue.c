@@ -81,6 +81,7 @@ struct queue {
 	unsigned long long batches, reqs;           /* guarded by lock */
 	char notify_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* lock */
 	int notify_fd;
+	bool notify_lost;               /* commit thread only */
 	size_t inflight;                            /* loop thread */
 	pthread_t thread;
 	struct event *done_ev;
@@ -634,7 +635,26 @@ queue_req_undo(struct queue_req *req)
 	}
 }
 
-/* One datagram per entry to jobctl; nobody listening is normal. */
+static bool
+queue_notify_line(struct queue *q, const struct sockaddr_un *sun,
+    const char *line)
+{
+	if (sendto(q->notify_fd, line, strlen(line), MSG_NOSIGNAL,
+	    (const struct sockaddr *)sun, sizeof(*sun)) != -1)
+		return true;
+	if (errno == ENOENT || errno == ECONNREFUSED || errno == EAGAIN ||
+	    errno == EWOULDBLOCK)
+		log_debug("queue: notify path=%s: %s", sun->sun_path,
+		    strerror(errno));
+	else
+		log_warn("queue: sendto(\"%s\"): %s", sun->sun_path,
+		    strerror(errno));
+	return false;
+}
+
+/* One datagram per entry to jobctl; nobody listening is normal.  An
+ * announcement that could not go (jobctl too busy to read) is made up
+ * for by asking jobctl to rescan with the next one that goes. */
 static void
 queue_notify_send(struct queue *q, const struct queue_req *req)
 {
@@ -645,20 +665,14 @@ queue_notify_send(struct queue *q, const struct queue_req *req)
 	pthread_mutex_unlock(&q->lock);
 	if (sun.sun_path[0] == '\0' || q->notify_fd < 0)
 		return;
+	if (q->notify_lost && queue_notify_line(q, &sun, "rescan\n"))
+		q->notify_lost = false;
 	for (size_t k = 0; k < req->m->nentries; k++) {
-		const char *rel = req->m->entries[k].rel;
 		char line[QUEUE_CHANNEL_MAX + QUEUE_ID_LEN + 8];
-		int n = snprintf(line, sizeof(line), "%s\n", rel);
-		if (sendto(q->notify_fd, line, (size_t)n, MSG_NOSIGNAL,
-		    (struct sockaddr *)&sun, sizeof(sun)) != -1)
-			continue;
-		if (errno == ENOENT || errno == ECONNREFUSED || errno == EAGAIN ||
-		    errno == EWOULDBLOCK)
-			log_debug("queue: notify path=%s entry=%s: %s", sun.sun_path,
-			    rel, strerror(errno));
-		else
-			log_warn("queue: sendto(\"%s\"): %s", sun.sun_path,
-			    strerror(errno));
+		snprintf(line, sizeof(line), "%s\n", req->m->entries[k].rel);
+		if (!queue_notify_line(q, &sun, line) && errno != ENOENT &&
+		    errno != ECONNREFUSED)
+			q->notify_lost = true;
 	}
 }
 
@@ -850,7 +864,14 @@ queue_open(struct event_base *base, const char *root, char **err)
 	pthread_cond_init(&q->wake, NULL);
 	q->pending_tail = &q->pending;
 	q->done_tail = &q->done;
-	q->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* Blocking, with a short limit: jobctl's queue of datagrams is small
+	 * (net.unix.max_dgram_qlen, 10 by default), and in a burst the commit
+	 * thread waits a little for it rather than lose announcements. */
+	q->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct timeval limit = { 0, QUEUE_NOTIFY_WAIT_MS * 1000 };
+	if (q->notify_fd >= 0)
+		(void)setsockopt(q->notify_fd, SOL_SOCKET, SO_SNDTIMEO, &limit,
+		    sizeof(limit));
 	q->done_ev = event_new(base, -1, 0, queue_on_done, q);
 	durable_pool_start(0);
 	if (q->done_ev == NULL ||

@@ -133,6 +133,7 @@ struct queue_msg;
 #define QUEUE_SUBDIRS_MAX    100        /* SS is two decimal digits */
 #define QUEUE_ENV_LINE_MAX   4096
 #define QUEUE_ENV_RCPTS_MAX  100000
+#define QUEUE_NOTIFY_WAIT_MS 200   /* for room in jobctl's datagram queue */
 #define QUEUE_MSG_BUFSIZE    (64 * 1024)
 
 enum queue_notify {
@@ -204,7 +205,10 @@ struct queue *queue_open(struct event_base *base, const char *root, char **err);
 void queue_close(struct queue **q);
 /* After each successful commit send one datagram "CHANNEL/SS/ID\n" (or
  * "CHANNEL/ID\n") per entry to the AF_UNIX SOCK_DGRAM socket at
- * socket_path (jobctl); nobody listening is not an error.  NULL: stop. */
+ * socket_path (jobctl); nobody listening is not an error.  A datagram
+ * waits up to QUEUE_NOTIFY_WAIT_MS for room in a full receiver; one that
+ * still could not go makes the next one that goes be preceded by
+ * "rescan\n".  NULL: stop. */
 void queue_set_notify(struct queue *q, const char *socket_path);
 /* Batches run and requests committed so far (for tests and metrics). */
 void queue_counts(struct queue *q, unsigned long long *batches,

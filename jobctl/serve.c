@@ -4,7 +4,8 @@
  * Start-up: the queue root becomes the working directory (jobs run
  * there), the whole queue is scanned into the index, the notification
  * socket is bound (the mta announces each new entry there, the operator's
- * `queue release|retry` too), then the loop runs the scheduler whenever
+ * `queue release|retry` too; "rescan" when announcements were lost,
+ * "status" from `jobctl status`), then the loop runs the scheduler whenever
  * something changes and when the next entry falls due.  The queue is
  * scanned again every jobctl.rescaninterval, so an entry nobody announced
  * (jobctl was down, a datagram was lost) is found anyway.
@@ -104,6 +105,8 @@ serve_on_notify(evutil_socket_t fd, short what, void *arg)
 		buf[strcspn(buf, "\n")] = '\0';
 		if (strcmp(buf, "status") == 0)
 			serve_status(jc, fd, &from, fromlen);
+		else if (strcmp(buf, "rescan") == 0)
+			log_info("rescan asked: %zu entries", index_scan(&jc->ix));
 		else
 			serve_announced(jc, buf);
 		fromlen = sizeof(from);
