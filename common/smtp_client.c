@@ -13,6 +13,8 @@
  */
 #include "smtp_client.h"
 
+#include "queue.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
@@ -673,4 +675,54 @@ smtp_client_xtext(const char *s)
 	}
 	*p = '\0';
 	return out;
+}
+
+char *
+smtp_client_mail_cmd(const struct smtp_client *c, const struct queue_env *env,
+    bool body_8bit, bool utf8)
+{
+	bool dsn = smtp_client_has(c, SMTP_EXT_DSN);
+	char *envid = dsn && env->envid ? smtp_client_xtext(env->envid) : NULL;
+	char size[32] = "";
+
+	if (smtp_client_has(c, SMTP_EXT_SIZE))
+		snprintf(size, sizeof(size), " SIZE=%llu",
+		    (unsigned long long)env->size);
+	char *cmd = xasprintf("MAIL FROM:<%s>%s%s%s%s%s%s", env->from,
+	    body_8bit && smtp_client_has(c, SMTP_EXT_8BITMIME) ?
+	    " BODY=8BITMIME" : "", utf8 ? " SMTPUTF8" : "",
+	    dsn && env->ret == QUEUE_RET_FULL ? " RET=FULL" :
+	    dsn && env->ret == QUEUE_RET_HDRS ? " RET=HDRS" : "",
+	    envid ? " ENVID=" : "", envid ? envid : "", size);
+	free(envid);
+	return cmd;
+}
+
+char *
+smtp_client_rcpt_cmd(const struct smtp_client *c, const char *address,
+    const struct queue_rcpt *q)
+{
+	char notify[40] = "", *orcpt = NULL, *cmd;
+	const char *semi = q->orcpt ? strchr(q->orcpt, ';') : NULL;
+
+	if (smtp_client_has(c, SMTP_EXT_DSN)) {
+		if (q->notify & QUEUE_NOTIFY_NEVER)
+			strcpy(notify, " NOTIFY=NEVER");
+		else if (q->notify != 0)
+			snprintf(notify, sizeof(notify), " NOTIFY=%s%s%s",
+			    q->notify & QUEUE_NOTIFY_SUCCESS ? "SUCCESS," : "",
+			    q->notify & QUEUE_NOTIFY_FAILURE ? "FAILURE," : "",
+			    q->notify & QUEUE_NOTIFY_DELAY ? "DELAY," : "");
+		if (notify[0] != '\0' && notify[strlen(notify) - 1] == ',')
+			notify[strlen(notify) - 1] = '\0';
+		if (semi != NULL)
+			orcpt = smtp_client_xtext(semi + 1);
+	}
+	if (orcpt != NULL)
+		cmd = xasprintf("RCPT TO:<%s>%s ORCPT=%.*s;%s", address, notify,
+		    (int)(semi - q->orcpt), q->orcpt, orcpt);
+	else
+		cmd = xasprintf("RCPT TO:<%s>%s", address, notify);
+	free(orcpt);
+	return cmd;
 }

@@ -113,6 +113,19 @@ const char *smtp_client_error(const struct smtp_client *c);
 /* RFC 3461 xtext of s (ENVID, ORCPT values); free() the result. */
 char *smtp_client_xtext(const char *s);
 
+struct queue_env;
+struct queue_rcpt;
+/* MAIL FROM for env with the parameters the server offers: SIZE,
+ * BODY=8BITMIME (when body_8bit), SMTPUTF8 (when utf8: the caller has
+ * checked the server offers it, or decided to send without), and RET and
+ * ENVID with DSN.  malloc'd. */
+char *smtp_client_mail_cmd(const struct smtp_client *c,
+    const struct queue_env *env, bool body_8bit, bool utf8);
+/* RCPT TO for address with NOTIFY and ORCPT from q when the server
+ * offers DSN.  malloc'd. */
+char *smtp_client_rcpt_cmd(const struct smtp_client *c, const char *address,
+    const struct queue_rcpt *q);
+
 /* ---- the pure parts, for the unit tests ---- */
 
 /* Dot-stuffing and line ends of a body, chunk by chunk. */

@@ -644,53 +644,14 @@ sd_group_connect(struct sd_group *g)
 static char *
 sd_txn_mail_cmd(struct sd_group *g, bool utf8)
 {
-	const struct queue_env *env = &g->en->env;
-	struct smtp_client *c = g->c;
-	bool dsn = smtp_client_has(c, SMTP_EXT_DSN);
-	char *envid = NULL, size[32] = "";
-
-	if (dsn && env->envid != NULL)
-		envid = smtp_client_xtext(env->envid);
-	if (smtp_client_has(c, SMTP_EXT_SIZE))
-		snprintf(size, sizeof(size), " SIZE=%llu",
-		    (unsigned long long)env->size);
-	char *cmd = xasprintf("MAIL FROM:<%s>%s%s%s%s%s%s", env->from,
-	    g->en->body_8bit && smtp_client_has(c, SMTP_EXT_8BITMIME) ?
-	    " BODY=8BITMIME" : "", utf8 ? " SMTPUTF8" : "",
-	    dsn && env->ret == QUEUE_RET_FULL ? " RET=FULL" :
-	    dsn && env->ret == QUEUE_RET_HDRS ? " RET=HDRS" : "",
-	    envid ? " ENVID=" : "", envid ? envid : "", size);
-	free(envid);
-	return cmd;
+	return smtp_client_mail_cmd(g->c, &g->en->env, g->en->body_8bit, utf8);
 }
 
 static char *
 sd_txn_rcpt_cmd(struct sd_group *g, const struct sd_rcpt *r)
 {
-	const struct queue_rcpt *q = &g->en->env.rcpts[r->index];
-	char notify[40] = "", *orcpt = NULL, *cmd;
-	const char *semi = q->orcpt ? strchr(q->orcpt, ';') : NULL;
-
-	if (smtp_client_has(g->c, SMTP_EXT_DSN)) {
-		if (q->notify & QUEUE_NOTIFY_NEVER)
-			strcpy(notify, " NOTIFY=NEVER");
-		else if (q->notify != 0)
-			snprintf(notify, sizeof(notify), " NOTIFY=%s%s%s",
-			    q->notify & QUEUE_NOTIFY_SUCCESS ? "SUCCESS," : "",
-			    q->notify & QUEUE_NOTIFY_FAILURE ? "FAILURE," : "",
-			    q->notify & QUEUE_NOTIFY_DELAY ? "DELAY," : "");
-		if (notify[0] != '\0' && notify[strlen(notify) - 1] == ',')
-			notify[strlen(notify) - 1] = '\0';
-		if (semi != NULL)
-			orcpt = smtp_client_xtext(semi + 1);
-	}
-	if (orcpt != NULL)
-		cmd = xasprintf("RCPT TO:<%s>%s ORCPT=%.*s;%s", r->address,
-		    notify, (int)(semi - q->orcpt), q->orcpt, orcpt);
-	else
-		cmd = xasprintf("RCPT TO:<%s>%s", r->address, notify);
-	free(orcpt);
-	return cmd;
+	return smtp_client_rcpt_cmd(g->c, r->address,
+	    &g->en->env.rcpts[r->index]);
 }
 
 /* The recipients whose addresses need SMTPUTF8 the server lacks fail
