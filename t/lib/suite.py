@@ -65,6 +65,16 @@ class Daemon:
             self.proc.kill()
             self.proc.wait()
 
+    def stop_checked(self):
+        """Stop it; a sanitizer report in its log (make asan) fails the
+        test that stopped it."""
+        rc = self.stop()
+        log = self.output()
+        if "Sanitizer" in log or "runtime error:" in log:
+            raise AssertionError("sanitizer report in %s:\n%s"
+                                 % (self.log_path, log[-4000:]))
+        return rc
+
     def output(self):
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
