@@ -16,21 +16,24 @@
  * R returned); reports are entries of their own (report.c).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "durable.h"
 #include "jobctl.h"
 #include "log.h"
 #include "queue_entry.h"
 #include "xmalloc.h"
 
-/* The whole entry file (envelope and message). */
+/* An entry file: its envelope, and its message once it is needed (a
+ * rewrite, a report); a delivered entry is removed without reading it. */
 struct entry_file {
+	const char *path;
 	struct queue_env env;
+	size_t body;
 	char *msg;
 	size_t len;
 };
@@ -39,11 +42,36 @@ static bool
 entry_read(const char *path, struct entry_file *f)
 {
 	char *err = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	memset(f, 0, sizeof(*f));
-	if (queue_entry_read(path, &f->env, &f->msg, &f->len, &err))
+	f->path = path;
+	if (fd == -1) {
+		log_err("entry %s: open: %s", path, strerror(errno));
+		return false;
+	}
+	bool ok = queue_entry_envelope(fd, &f->env, &f->body, &err);
+	close(fd);
+	if (!ok)
+		log_err("entry %s: %s", path, err ? err : "unreadable");
+	free(err);
+	return ok;
+}
+
+/* The message, read now; false (logged) when it cannot be. */
+static bool
+entry_read_message(struct entry_file *f)
+{
+	struct queue_env again = { 0 };
+	char *err = NULL;
+
+	if (f->msg != NULL)
 		return true;
-	log_err("entry %s: %s", path, err ? err : "unreadable");
+	if (queue_entry_read(f->path, &again, &f->msg, &f->len, &err)) {
+		queue_env_clear(&again);
+		return true;
+	}
+	log_err("entry %s: %s", f->path, err ? err : "unreadable");
 	free(err);
 	return false;
 }
@@ -166,12 +194,22 @@ entry_settle(struct jobctl *jc, struct jc_entry *e,
 		index_remove(&jc->ix, e);
 		return;
 	}
-	report_begin(jc, &f.env, f.msg, f.len);
+	report_begin(jc, &f.env);
 	entry_apply(jc, e, &f, results, nresults, &pending);
-	if (pending > 0 && !entry_expire(jc, e, &f, now)) {
+	bool rewrite = pending > 0 && !entry_expire(jc, e, &f, now);
+	if (rewrite)
+		entry_warn(jc, e, &f, now);
+	if ((rewrite || report_wanted(jc)) && !entry_read_message(&f)) {
+		report_end(jc);         /* nothing to return: no report */
+		entry_file_clear(&f);
+		e->retry = now + 60;
+		return;
+	}
+	report_set_message(jc, f.msg, f.len);
+	report_end(jc);         /* the reports are on disk before the entry changes */
+	if (rewrite) {
 		f.env.attempts++;
 		f.env.retry = sched_next_retry(e, f.env.attempts, now);
-		entry_warn(jc, e, &f, now);
 		if (entry_write(e->path, &f.env, f.msg, f.len) == 0) {
 			e->attempts = f.env.attempts;
 			e->retry = f.env.retry;
@@ -179,9 +217,9 @@ entry_settle(struct jobctl *jc, struct jc_entry *e,
 			e->retry = now + 60;    /* the file is as it was */
 		}
 	} else if (unlink(e->path) == 0 || errno == ENOENT) {
-		(void)durable_fsync_parent(e->path);
+		/* Not synced: a crash may bring the entry back and deliver it
+		 * twice, never lose it. */
 		index_remove(&jc->ix, e);
 	}
-	report_end(jc);
 	entry_file_clear(&f);
 }

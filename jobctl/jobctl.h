@@ -189,8 +189,10 @@ void track_event(struct jobctl *jc, char event, const struct queue_env *env,
  * reports are written as new entries of the reprocess channel, which
  * routes them to the sender, or the postmaster when the sender is the
  * null one). */
-void report_begin(struct jobctl *jc, const struct queue_env *env,
-    const char *msg, size_t len);
+void report_begin(struct jobctl *jc, const struct queue_env *env);
+/* Whether a report will be made (then the message is needed). */
+bool report_wanted(const struct jobctl *jc);
+void report_set_message(struct jobctl *jc, const char *msg, size_t len);
 void report_add(struct jobctl *jc, const struct queue_env *env,
     const struct queue_rcpt *r, enum dsn_action action, int code,
     const char *text);

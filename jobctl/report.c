@@ -52,11 +52,25 @@ track_event(struct jobctl *jc, char event, const struct queue_env *env,
 }
 
 void
-report_begin(struct jobctl *jc, const struct queue_env *env, const char *msg,
-    size_t len)
+report_begin(struct jobctl *jc, const struct queue_env *env)
 {
 	jc->report = xcalloc(1, sizeof(*jc->report));
 	jc->report->env = env;
+}
+
+bool
+report_wanted(const struct jobctl *jc)
+{
+	const struct jc_report *rep = jc->report;
+
+	return rep != NULL && rep->n[0] + rep->n[1] + rep->n[2] > 0;
+}
+
+void
+report_set_message(struct jobctl *jc, const char *msg, size_t len)
+{
+	if (jc->report == NULL)
+		return;
 	jc->report->msg = msg;
 	jc->report->len = len;
 }
@@ -170,8 +184,10 @@ report_end(struct jobctl *jc)
 		return;
 	for (int k = 0; k < 3; k++) {
 		/* A report about a report, to a sender that cannot get one,
-		 * still reaches the postmaster, once. */
-		if (rep->n[k] > 0 && (k == 0 || dsn_sendable(rep->env->from)))
+		 * still reaches the postmaster, once.  Without the message
+		 * (it could not be read) there is nothing to send. */
+		if (rep->n[k] > 0 && rep->msg != NULL &&
+		    (k == 0 || dsn_sendable(rep->env->from)))
 			report_send(jc, k);
 		for (size_t i = 0; i < rep->n[k]; i++) {
 			free((char *)rep->rcpts[k][i].diagnostic);

@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "channel_job.h"
@@ -61,6 +62,11 @@
 /* "mx1.example.com[2001:db8::25]" */
 #define SMTP_DELIVER_LABEL_MAX  (DNS_NAME_MAX + 64)
 
+/* A session kept between entries is used again only this fresh: a
+ * remote server's idle limit is at least five minutes (RFC 5321
+ * 4.5.3.2.7), and a job's next entry comes at once or not soon. */
+#define SMTP_DELIVER_KEEP_SECS 30
+
 struct smtp_deliver {
 	const struct mta_config *cfg;   /* borrowed */
 	struct event_base *base;        /* borrowed: dns's loop */
@@ -71,6 +77,14 @@ struct smtp_deliver {
 	const char *helo;               /* in cfg */
 	int port, timeout_s;
 	struct tls_blocking_ctx *tls;   /* NULL: the channel says notls */
+	/* The last session, kept open (reset) for the next entry to the same
+	 * domain: a job's entries mostly go to the same few places. */
+	struct {
+		struct smtp_client *c;
+		char domain[DNS_NAME_MAX + 1];
+		char label[SMTP_DELIVER_LABEL_MAX];
+		time_t since;
+	} kept;
 };
 
 /* One pending recipient of the entry. */
@@ -231,6 +245,20 @@ smtp_deliver_new(const struct mta_config *cfg, struct event_base *base,
 	return sd;
 }
 
+/* QUIT the kept session, if any. */
+static void
+sd_kept_close(struct smtp_deliver *sd)
+{
+	struct smtp_reply rep;
+
+	if (sd->kept.c == NULL)
+		return;
+	smtp_client_set_timeout(sd->kept.c, smtp_deliver_timeout_ms(
+	    sd->timeout_s, SMTP_STEP_QUIT));
+	smtp_client_cmd_reply(sd->kept.c, "QUIT", &rep);
+	smtp_client_free(&sd->kept.c);
+}
+
 void
 smtp_deliver_free(struct smtp_deliver **sdp)
 {
@@ -239,6 +267,7 @@ smtp_deliver_free(struct smtp_deliver **sdp)
 	*sdp = NULL;
 	if (sd == NULL)
 		return;
+	sd_kept_close(sd);
 	dns_free(&sd->dns);
 	tls_blocking_ctx_free(&sd->tls);
 	free(sd->channel);
@@ -783,7 +812,56 @@ sd_txn_data(struct sd_group *g, struct sd_rcpt **acc, size_t nacc)
 		sd_rcpt_reply(g, acc[i], &rep);
 }
 
-/* The group's transactions on the open session, then QUIT. */
+/* The session is done with the group: a RSET that succeeds leaves it
+ * clean for the next entry to the same domain (kept for
+ * SMTP_DELIVER_KEEP_SECS); otherwise, or past the kept session's limit,
+ * QUIT.  The verdicts are in: neither is worth a long wait. */
+static void
+sd_group_keep(struct sd_group *g)
+{
+	struct smtp_deliver *sd = g->en->sd;
+	struct smtp_reply rep;
+
+	smtp_client_set_timeout(g->c, smtp_deliver_timeout_ms(sd->timeout_s,
+	    SMTP_STEP_QUIT));
+	if (!smtp_client_cmd_reply(g->c, "RSET", &rep) || rep.code != 250) {
+		smtp_client_cmd_reply(g->c, "QUIT", &rep);
+		return;
+	}
+	smtp_client_set_timeout(g->c, smtp_deliver_timeout_ms(sd->timeout_s,
+	    SMTP_STEP_COMMAND));
+	sd_kept_close(sd);
+	sd->kept.c = g->c;
+	g->c = NULL;
+	snprintf(sd->kept.domain, sizeof(sd->kept.domain), "%s", g->domain);
+	snprintf(sd->kept.label, sizeof(sd->kept.label), "%s", g->label);
+	sd->kept.since = time(NULL);
+}
+
+/* The kept session, when it is for this group's domain, fresh, and
+ * still answers (a NOOP: a server that closed it meanwhile costs a new
+ * connection, never a deferral). */
+static bool
+sd_group_take_kept(struct sd_group *g)
+{
+	struct smtp_deliver *sd = g->en->sd;
+	struct smtp_reply rep;
+
+	if (sd->kept.c == NULL)
+		return false;
+	if (strcasecmp(sd->kept.domain, g->domain) != 0 ||
+	    time(NULL) - sd->kept.since > SMTP_DELIVER_KEEP_SECS ||
+	    !smtp_client_cmd_reply(sd->kept.c, "NOOP", &rep) || rep.code != 250) {
+		sd_kept_close(sd);
+		return false;
+	}
+	g->c = sd->kept.c;
+	sd->kept.c = NULL;
+	snprintf(g->label, sizeof(g->label), "%s", sd->kept.label);
+	return true;
+}
+
+/* The group's transactions on the open session, then keep it or QUIT. */
 static void
 sd_group_transactions(struct sd_group *g)
 {
@@ -808,12 +886,9 @@ sd_group_transactions(struct sd_group *g)
 		if (sd_txn_envelope(g, acc, &nacc))
 			sd_txn_data(g, acc, nacc);
 	}
-	/* The verdicts are in: QUIT is a courtesy, not worth a long wait. */
-	smtp_client_set_timeout(g->c, smtp_deliver_timeout_ms(
-	    g->en->sd->timeout_s, SMTP_STEP_QUIT));
-	smtp_client_cmd_reply(g->c, "QUIT", &rep);
 	free(left);
 	free(acc);
+	sd_group_keep(g);
 }
 
 static void
@@ -823,7 +898,7 @@ sd_group_deliver(struct sd_group *g)
 	g->implicit = false;
 	g->attempts = 0;
 	g->label[0] = '\0';
-	if (sd_group_hosts(g) && sd_group_connect(g))
+	if (sd_group_take_kept(g) || (sd_group_hosts(g) && sd_group_connect(g)))
 		sd_group_transactions(g);
 	smtp_client_free(&g->c);
 }

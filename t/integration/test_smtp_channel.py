@@ -561,7 +561,7 @@ def test_many_recipients_in_transactions_of_100(make_mta, fake, dns, port):
     out, _ = run_job(m, [f"entry {path}"])
     verbs = [l.split(" ")[0] for l in srv.lines]
     assert verbs == (["EHLO", "MAIL"] + ["RCPT"] * 100 + ["DATA", "RSET", "MAIL"] +
-                     ["RCPT"] * 50 + ["DATA", "QUIT"])
+                     ["RCPT"] * 50 + ["DATA", "RSET", "QUIT"])
     got = rcpt_lines(out, path)
     assert sorted(got) == list(range(150))
     assert all(v[0] == "ok" for v in got.values())
@@ -639,3 +639,17 @@ def test_opportunistic_tls_falls_back_to_plaintext(make_mta, fake, dns, port, ce
     assert srv.tls == [False, False]
     assert srv.lines.count("STARTTLS") == 1
     assert "4.7.5 fake.scripted.test[127.0.0.10]: TLS handshake: " in err
+
+
+def test_next_entry_to_the_same_domain_reuses_the_session(make_mta, fake, dns, port):
+    """A session left clean (RSET) carries the job's next entry for the
+    same domain: one connection, one EHLO, two transactions."""
+    srv = fake()
+    m = idle_mta(make_mta, dns, port)
+    p1 = write_entry(m, ["a@scripted.test"])
+    p2 = write_entry(m, ["b@scripted.test"])
+    out, _ = run_job(m, [f"entry {p1}", f"entry {p2}"])
+    verbs = [l.split(" ")[0] for l in srv.lines]
+    assert verbs == ["EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "MAIL",
+                     "RCPT", "DATA", "RSET", "QUIT"]
+    assert rcpt_lines(out, p1)[0][0] == "ok" and rcpt_lines(out, p2)[0][0] == "ok"
