@@ -4,6 +4,8 @@
  */
 #include "chanprog.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 
 #include "log.h"
 #include "queue_entry.h"
+#include "xmalloc.h"
 
 static void __attribute__((noreturn))
 chanprog_usage(const struct chanprog *p)
@@ -49,21 +52,54 @@ chanprog_init(struct chanprog *p, const char *name, int argc, char **argv)
 	local_apply_log_level(&p->cfg->local);
 }
 
+int
+chanprog_open(const char *channel, const char *path, struct queue_env *env,
+    size_t *body)
+{
+	char *err = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0) {
+		log_err("entry=%s: open: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!queue_entry_envelope(fd, env, body, &err)) {
+		log_err("entry=%s: unparsable envelope: %s", path, err);
+		free(err);
+	} else if (strcmp(env->channel, channel) != 0) {
+		log_err("entry=%s id=%s: envelope names channel %s, not %s", path,
+		    env->id, env->channel, channel);
+	} else {
+		return fd;
+	}
+	close(fd);
+	return -1;
+}
+
 bool
 chanprog_read(struct chanprog *p, const char *path, struct queue_env *env,
     char **msg, size_t *len)
 {
-	char *err = NULL;
+	size_t body = 0, got = 0;
+	int fd = chanprog_open(p->channel, path, env, &body);
 
-	if (!queue_entry_read(path, env, msg, len, &err)) {
-		log_err("entry=%s: %s", path, err);
-		free(err);
+	if (fd < 0)
 		return false;
+	*msg = xmalloc(env->size + 1);
+	while (got < env->size) {
+		ssize_t n = pread(fd, *msg + got, env->size - got,
+		    (off_t)(body + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
 	}
-	if (strcmp(env->channel, p->channel) == 0)
+	close(fd);
+	*len = got;
+	if (got == env->size)
 		return true;
-	log_err("entry=%s: envelope names channel %s, not %s", path,
-	    env->channel, p->channel);
+	log_err("entry=%s: short read of the message", path);
 	queue_env_clear(env);
 	free(*msg);
 	*msg = NULL;

@@ -32,6 +32,11 @@ typedef void chanprog_entry_fn(struct chanprog *p, void *arg,
 /* Parse argv, load the configuration (fatal on errors), and return. */
 void chanprog_init(struct chanprog *p, const char *name, int argc,
     char **argv);
+/* Open the entry at path and read its envelope, which must name channel;
+ * the message starts at *body in the returned descriptor.  -1, logged,
+ * when the entry cannot be used. */
+int chanprog_open(const char *channel, const char *path,
+    struct queue_env *env, size_t *body);
 /* Read the entry at path whole (its envelope must name our channel);
  * false, logged, when it cannot be used. */
 bool chanprog_read(struct chanprog *p, const char *path,

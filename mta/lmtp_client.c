@@ -26,10 +26,10 @@
 #include <unistd.h>
 
 #include "channel_job.h"
+#include "chanprog.h"
 #include "dir.h"
 #include "lmtp_client.h"
 #include "log.h"
-#include "queue_entry.h"
 #include "mta.h"
 #include "smtp_client.h"
 #include "xmalloc.h"
@@ -141,36 +141,13 @@ lmtp_client_free(struct lmtp_client **lcp)
 
 /* Read the head of the file up to its empty line and parse it; false and
  * a log line when that fails. */
-static bool
-lmtp_entry_read(struct lmtp_entry *en)
-{
-	char *err = NULL;
-	bool ok = queue_entry_envelope(en->fd, &en->env, &en->body_offset, &err);
-
-	if (!ok)
-		log_err("entry=%s: unparsable envelope: %s", en->path, err);
-	free(err);
-	return ok;
-}
-
 /* Open and parse; the envelope must name our channel. */
 static bool
 lmtp_entry_open(struct lmtp_entry *en)
 {
-	en->fd = open(en->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (en->fd < 0) {
-		log_err("entry=%s: open(\"%s\"): %s", en->path, en->path,
-		    strerror(errno));
-		return false;
-	}
-	if (!lmtp_entry_read(en))
-		return false;
-	if (strcmp(en->env.channel, en->lc->channel) != 0) {
-		log_err("entry=%s id=%s: envelope names channel %s, not %s",
-		    en->path, en->env.id, en->env.channel, en->lc->channel);
-		return false;
-	}
-	return true;
+	en->fd = chanprog_open(en->lc->channel, en->path, &en->env,
+	    &en->body_offset);
+	return en->fd >= 0;
 }
 
 /* ---- verdicts ---- */

@@ -43,10 +43,10 @@
 #include <unistd.h>
 
 #include "channel_job.h"
+#include "chanprog.h"
 #include "dns.h"
 #include "log.h"
 #include "mta.h"
-#include "queue_entry.h"
 #include "smtp_client.h"
 #include "tls_blocking.h"
 #include "xmalloc.h"
@@ -935,25 +935,9 @@ sd_entry_deliver(struct sd_entry *en)
 static bool
 sd_entry_open(struct sd_entry *en)
 {
-	char *err = NULL;
-
-	en->fd = open(en->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (en->fd < 0) {
-		log_err("entry=%s: open(\"%s\"): %s", en->path, en->path,
-		    strerror(errno));
-		return false;
-	}
-	if (!queue_entry_envelope(en->fd, &en->env, &en->body_offset, &err)) {
-		log_err("entry=%s: unparsable envelope: %s", en->path, err);
-		free(err);
-		return false;
-	}
-	if (strcmp(en->env.channel, en->sd->channel) != 0) {
-		log_err("entry=%s id=%s: envelope names channel %s, not %s",
-		    en->path, en->env.id, en->env.channel, en->sd->channel);
-		return false;
-	}
-	return true;
+	en->fd = chanprog_open(en->sd->channel, en->path, &en->env,
+	    &en->body_offset);
+	return en->fd >= 0;
 }
 
 /* Does the message hold octets above 127 (BODY=8BITMIME)?  A read error

@@ -11,9 +11,7 @@ port.  A real mta queues the messages (an internal client's mail for
 someone@good.test goes to tcp_local), or entries are written here for the
 odd cases."""
 import glob
-import hashlib
 import os
-import random
 import shutil
 import socket
 import ssl
@@ -23,12 +21,13 @@ import time
 
 import pytest
 
+import chanjob
 from certs import make_certs
+from chanjob import rcpt_lines, rel, snapshot
 from dnsmasq import Dnsmasq
 from smtpclient import Smtp
-from suite import BUILD, Daemon, free_port, wait_port
+from suite import Daemon, free_port, wait_port
 
-SMTP_CLIENT = os.path.join(BUILD, "bin", "smtp_client")
 SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 BODY = (b"From: s@example.net\r\nTo: someone\r\nSubject: smtp channel test\r\n\r\n"
         b"first line\r\n.leading dot\r\n..two dots\r\nlast line\r\n")
@@ -137,68 +136,28 @@ def tcp_entries(m):
     return [e for e in m.entries() if e["channel"] == "tcp_local"]
 
 
-def rel(m, entry):
-    return os.path.relpath(entry["path"], m.queue)
+
+
+
+
+
+
+
+
+
+
+
+
 
 
 def run_job(m, lines, channel="tcp_local"):
-    proc = subprocess_run([SMTP_CLIENT, "-c", m.conf_path, channel], m.queue,
-                          "".join(l + "\n" for l in lines))
-    assert proc.returncode == 0, proc.stderr
-    assert "Sanitizer" not in proc.stderr and "runtime error:" not in proc.stderr, proc.stderr
-    return proc.stdout.splitlines(), proc.stderr
+    return chanjob.run_job("smtp_client", m, lines, channel)
 
 
-def subprocess_run(argv, cwd, stdin):
-    import subprocess
-    return subprocess.run(argv, cwd=cwd, input=stdin, capture_output=True,
-                          text=True, timeout=120)
-
-
-def rcpt_lines(out, path):
-    got = {}
-    for line in out:
-        kind, _, rest = line.partition(" ")
-        if kind != "rcpt":
-            continue
-        p, idx, result, code, text = rest.split(" ", 4)
-        if p == path:
-            assert int(idx) not in got, f"two lines for {idx}: {out}"
-            got[int(idx)] = (result, int(code), text)
-    return got
-
-
-def snapshot(m):
-    snap = {}
-    for root, _, files in os.walk(m.queue):
-        for f in files:
-            p = os.path.join(root, f)
-            st = os.stat(p)
-            snap[p] = (hashlib.sha256(open(p, "rb").read()).hexdigest(),
-                       st.st_mtime_ns, st.st_ino)
-    return snap
-
-
-def xtext(s):
-    return "".join(chr(b) if 33 <= b <= 126 and b not in (43, 61) else "+%02X" % b
-                   for b in s.encode())
-
-
-def write_entry(m, rcpts, sender="s@example.net", body=BODY,
+def write_entry(m, rcpts, sender="s@example.net", body=None,
                 channel="tcp_local", extra=()):
-    """An entry file in the queue format (common/queue.h); rcpts are
-    addresses or (address, attrs).  Its path relative to the queue root."""
-    qid = "".join(random.choice("0123456789ABCDEFGHIJKLMNOPQRSTUV") for _ in range(16))
-    env = ["version 1", f"id {qid}", f"created {int(time.time())}",
-           f"channel {channel}", "source tcp_local", f"from <{xtext(sender)}>", *extra]
-    for r in rcpts:
-        addr, attrs = (r, "") if isinstance(r, str) else r
-        env.append(f"rcpt <{xtext(addr)}>{attrs}")
-    path = os.path.join(channel, "%02d" % random.randrange(20), qid)
-    os.makedirs(os.path.join(m.queue, os.path.dirname(path)), exist_ok=True)
-    with open(os.path.join(m.queue, path), "wb") as f:
-        f.write(("\n".join(env) + "\n\n").encode() + body)
-    return path
+    return chanjob.write_entry(m, rcpts, BODY if body is None else body,
+                               sender, channel, extra)
 
 
 def idle_mta(make_mta, dns, port, imta=None, **extra):
