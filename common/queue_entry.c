@@ -58,11 +58,35 @@ queue_entry_envelope(int fd, struct queue_env *env, size_t *body, char **err)
 }
 
 bool
+queue_entry_message(int fd, size_t body, uint64_t size, char **msg,
+    char **err)
+{
+	size_t got = 0;
+
+	*msg = xmalloc(size + 1);
+	while (got < size) {
+		ssize_t n = pread(fd, *msg + got, size - got, (off_t)(body + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*err = xasprintf("read: %s", n == 0 ? "short file" :
+			    strerror(errno));
+			free(*msg);
+			*msg = NULL;
+			return false;
+		}
+		got += (size_t)n;
+	}
+	return true;
+}
+
+bool
 queue_entry_read(const char *path, struct queue_env *env, char **msg,
     size_t *len, char **err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	size_t body = 0, got = 0;
+	size_t body = 0;
+	bool ok;
 
 	*msg = NULL;
 	*len = 0;
@@ -70,29 +94,14 @@ queue_entry_read(const char *path, struct queue_env *env, char **msg,
 		*err = xasprintf("open(\"%s\"): %s", path, strerror(errno));
 		return false;
 	}
-	if (!queue_entry_envelope(fd, env, &body, err)) {
-		close(fd);
+	ok = queue_entry_envelope(fd, env, &body, err) &&
+	    queue_entry_message(fd, body, env->size, msg, err);
+	close(fd);
+	if (!ok) {
+		queue_env_clear(env);
 		return false;
 	}
-	*msg = xmalloc(env->size + 1);
-	while (got < env->size) {
-		ssize_t n = pread(fd, *msg + got, env->size - got,
-		    (off_t)(body + got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			*err = xasprintf("read(\"%s\"): %s", path,
-			    n == 0 ? "short file" : strerror(errno));
-			close(fd);
-			free(*msg);
-			*msg = NULL;
-			queue_env_clear(env);
-			return false;
-		}
-		got += (size_t)n;
-	}
-	close(fd);
-	*len = got;
+	*len = env->size;
 	return true;
 }
 

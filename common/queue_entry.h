@@ -22,6 +22,11 @@
 bool queue_entry_envelope(int fd, struct queue_env *env, size_t *body,
     char **err);
 
+/* The message of the entry open on fd: size bytes from body (as
+ * queue_entry_envelope found them) into *msg (malloc'd).  false and *err. */
+bool queue_entry_message(int fd, size_t body, uint64_t size, char **msg,
+    char **err);
+
 /* The whole entry file at path: envelope parsed, *msg (malloc'd) and *len
  * the message.  false and *err. */
 bool queue_entry_read(const char *path, struct queue_env *env, char **msg,

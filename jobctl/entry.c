@@ -62,18 +62,24 @@ entry_read(const char *path, struct entry_file *f)
 static bool
 entry_read_message(struct entry_file *f)
 {
-	struct queue_env again = { 0 };
 	char *err = NULL;
+	int fd;
+	bool ok;
 
 	if (f->msg != NULL)
 		return true;
-	if (queue_entry_read(f->path, &again, &f->msg, &f->len, &err)) {
-		queue_env_clear(&again);
-		return true;
+	if ((fd = open(f->path, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_err("entry %s: open: %s", f->path, strerror(errno));
+		return false;
 	}
-	log_err("entry %s: %s", f->path, err ? err : "unreadable");
+	ok = queue_entry_message(fd, f->body, f->env.size, &f->msg, &err);
+	close(fd);
+	if (ok)
+		f->len = f->env.size;
+	else
+		log_err("entry %s: %s", f->path, err);
 	free(err);
-	return false;
+	return ok;
 }
 
 static void

@@ -13,7 +13,6 @@
 
 #include "log.h"
 #include "queue_entry.h"
-#include "xmalloc.h"
 
 static void __attribute__((noreturn))
 chanprog_usage(const struct chanprog *p)
@@ -80,29 +79,21 @@ bool
 chanprog_read(struct chanprog *p, const char *path, struct queue_env *env,
     char **msg, size_t *len)
 {
-	size_t body = 0, got = 0;
+	size_t body = 0;
+	char *err = NULL;
 	int fd = chanprog_open(p->channel, path, env, &body);
 
 	if (fd < 0)
 		return false;
-	*msg = xmalloc(env->size + 1);
-	while (got < env->size) {
-		ssize_t n = pread(fd, *msg + got, env->size - got,
-		    (off_t)(body + got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
+	bool ok = queue_entry_message(fd, body, env->size, msg, &err);
 	close(fd);
-	*len = got;
-	if (got == env->size)
+	if (ok) {
+		*len = env->size;
 		return true;
-	log_err("entry=%s: short read of the message", path);
+	}
+	log_err("entry=%s: %s", path, err);
+	free(err);
 	queue_env_clear(env);
-	free(*msg);
-	*msg = NULL;
 	return false;
 }
 
