@@ -372,47 +372,49 @@ env_key_id(struct env_parser *p, char *val)
 }
 
 static const char *
-env_key_attempts(struct env_parser *p, char *val)
+env_get_ll(const char *val, long long *out)
+{
+	unsigned long long n;
+	const char *e = env_get_number(val, LLONG_MAX, &n);
+
+	if (e == NULL)
+		*out = (long long)n;
+	return e;
+}
+
+static const char *
+env_get_int(const char *val, int *out)
 {
 	unsigned long long n;
 	const char *e = env_get_number(val, INT_MAX, &n);
 
 	if (e == NULL)
-		p->env->attempts = (int)n;
+		*out = (int)n;
 	return e;
+}
+
+static const char *
+env_key_attempts(struct env_parser *p, char *val)
+{
+	return env_get_int(val, &p->env->attempts);
 }
 
 static const char *
 env_key_retry(struct env_parser *p, char *val)
 {
-	unsigned long long n;
-	const char *e = env_get_number(val, LLONG_MAX, &n);
-
-	if (e == NULL)
-		p->env->retry = (long long)n;
-	return e;
+	return env_get_ll(val, &p->env->retry);
 }
 
 static const char *
 env_key_warned(struct env_parser *p, char *val)
 {
-	unsigned long long n;
-	const char *e = env_get_number(val, INT_MAX, &n);
-
-	if (e == NULL)
-		p->env->warned = (int)n;
-	return e;
+	return env_get_int(val, &p->env->warned);
 }
 
 static const char *
 env_key_created(struct env_parser *p, char *val)
 {
-	unsigned long long n;
-	const char *e = env_get_number(val, LLONG_MAX, &n);
-
-	if (e == NULL)
-		p->env->created = (long long)n;
-	return e;
+	return env_get_ll(val, &p->env->created);
 }
 
 static const char *

@@ -489,6 +489,38 @@ static const struct {
  * key, a NUL, a lone LF. */
 static const char body[] = "\nversion 2\r\nsize 5\r\n\0\n\nx\r\n";
 
+/* jobctl's keys: absent when zero, kept when set, refused when bad. */
+static void
+test_env_jobctl_keys(void)
+{
+	struct queue_env env = {
+		.id = "0123456789ABCDEF", .channel = "lmtp", .source = "tcp_local",
+		.from = "", .rcpts = rcpts_plain, .nrcpts = 1,
+	};
+	char *text = queue_env_format(&env), *err = NULL;
+	struct queue_env got;
+	size_t off;
+
+	CHECK(text != NULL && strstr(text, "attempts") == NULL &&
+	    strstr(text, "retry") == NULL && strstr(text, "warned") == NULL);
+	free(text);
+	env.attempts = 3;
+	env.retry = 1800000000;
+	env.warned = 1;
+	text = queue_env_format(&env);
+	CHECK(text != NULL && strstr(text, "attempts 3\nretry 1800000000\n"
+	    "warned 1\n") != NULL);
+	CHECK(text != NULL && queue_env_parse(text, strlen(text), &got, &off,
+	    &err));
+	CHECK(got.attempts == 3 && got.retry == 1800000000 && got.warned == 1);
+	queue_env_clear(&got);
+	free(text);
+	static const char bad[] = "version 1\nid 0123456789ABCDEF\ncreated 0\n"
+	    "channel lmtp\nsource l\nfrom <>\nattempts -1\nrcpt <a@b>\n\n";
+	CHECK(!queue_env_parse(bad, sizeof(bad) - 1, &got, &off, &err));
+	free(err);
+}
+
 static void
 test_env_roundtrip(void)
 {
@@ -1282,6 +1314,7 @@ main(void)
 	UNIT_RUN(test_names);
 	UNIT_RUN(test_ids);
 	UNIT_RUN(test_env_roundtrip);
+	UNIT_RUN(test_env_jobctl_keys);
 	UNIT_RUN(test_env_parse_lenient);
 	UNIT_RUN(test_env_parse_errors);
 	UNIT_RUN(test_env_caps);
