@@ -9,7 +9,7 @@ upstream.
 """
 import os
 import shutil
-import subprocess
+import socket
 import time
 
 from suite import Daemon, free_port
@@ -44,14 +44,23 @@ class Dnsmasq:
         self.daemon = Daemon(self.argv, self.log_path)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            r = subprocess.run(["ss", "-lun", f"sport = :{self.port}"],
-                               capture_output=True, text=True)
-            if str(self.port) in r.stdout:
+            if self._bound():
                 return self
             if not self.daemon.alive():
                 break
             time.sleep(0.05)
         raise RuntimeError("dnsmasq did not start: " + self.daemon.output())
+
+    def _bound(self):
+        """Whether dnsmasq holds its UDP port (our bind is refused)."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind((self.host, self.port))
+            return False
+        except OSError:
+            return True
+        finally:
+            s.close()
 
     def stop(self):
         if self.daemon is not None:
