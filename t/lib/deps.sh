@@ -8,7 +8,7 @@ pkgs="build-essential pkg-config libevent-dev libldap-dev liblmdb-dev
       libssl-dev libsasl2-dev libc-ares-dev slapd ldap-utils swaks python3
       python3-pytest dnsmasq-base
       python3-lmdb curl openssl isync fetchmail
-      lmdb-utils postfix"
+      lmdb-utils postfix procps"
 if [ -n "$BENCH" ]; then
     pkgs="$pkgs dovecot-core dovecot-lmtpd dovecot-imapd dovecot-pop3d"
 fi
