@@ -204,3 +204,35 @@ def test_status(site):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "jobctl" in r.stderr
     j.start()
+
+
+@pytest.mark.parametrize("program,why", [
+    ("no-such-program", "exec"),
+    ("garbage", "malformed answer"),
+])
+def test_broken_job_defers(make_store, make_mta, tmp_path, program, why):
+    """A channel program that cannot run, or answers garbage, is a job
+    that dies or is killed: its entries are deferred, never lost."""
+    if program == "garbage":
+        script = tmp_path / "garbage.sh"
+        script.write_text("#!/bin/sh\nread line\necho 'this is not the protocol'\n"
+                          "sleep 5\n")
+        script.chmod(0o755)
+        program = str(script)
+    s1 = make_store(name="store1", host="127.0.0.2")
+    m = make_mta(imta=imta_with_backoff(), start=False,
+                 conf={"mta.lmtp.hosts": f"store1.example.com=127.0.0.2:{s1.port}"})
+    j = Jobctl(m, programs={"lmtp": program},
+               conf={"jobctl.rescaninterval": "pt1h"})
+    m.start()
+    j.start()
+    try:
+        send(m, ["alice@example.com"])
+        assert j.wait(lambda: any(int(e["env"].get("attempts", "0")) >= 1
+                                  for e in lmtp_entries(m))), j.log()
+        assert why in j.log()
+        [e] = lmtp_entries(m)
+        assert e["env"]["rcpt"][0]["state"] == "pending"
+        assert s1.inbox_files("alice@example.com") == []
+    finally:
+        j.stop()
