@@ -15,6 +15,14 @@ channel_job_result_name(enum channel_job_result r)
 	return result_names[r];
 }
 
+enum channel_job_result
+channel_job_result_of(int code)
+{
+	if (code / 100 == 2)
+		return CJ_OK;
+	return code / 100 == 5 ? CJ_FAIL : CJ_DEFER;
+}
+
 /* A path is relative, without "..", spaces or control characters. */
 static bool
 channel_job_path_ok(const char *p, size_t len)

@@ -64,4 +64,7 @@ void channel_job_write_done(FILE *f, const char *path);
 
 const char *channel_job_result_name(enum channel_job_result r);
 
+/* The verdict a server's reply code gives: 2xx ok, 5xx fail, else defer. */
+enum channel_job_result channel_job_result_of(int code);
+
 #endif

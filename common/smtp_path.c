@@ -212,6 +212,15 @@ smtp_path_parse(char *s, int flags, struct smtp_path *path)
 	return smtp_params(end + 1, path);
 }
 
+bool
+smtp_path_is_8bit(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
+
 const char *
 smtp_path_param(const struct smtp_path *path, const char *kw)
 {

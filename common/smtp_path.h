@@ -54,6 +54,9 @@ const char *smtp_path_parse(char *s, int flags, struct smtp_path *path);
  * NULL if absent. */
 const char *smtp_path_param(const struct smtp_path *path, const char *kw);
 
+/* Does s hold an octet above 127 (an address that needs SMTPUTF8)? */
+bool smtp_path_is_8bit(const char *s);
+
 /* Decode an xtext value (RFC 3461 4: ENVID, ORCPT, AUTH=): characters
  * 33..126 but "+" and "=" stand for themselves, "+" and two upper-case
  * hex digits for any octet.  NULL when malformed (or it decodes a NUL);

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "mta.h"
 #include "smtp_client.h"
+#include "smtp_path.h"
 #include "xmalloc.h"
 
 /* Directory lookups in flight at once for one entry. */
@@ -172,12 +173,8 @@ lmtp_rcpt_answer(struct lmtp_rcpt *r, enum channel_job_result result,
 static void
 lmtp_rcpt_reply(struct lmtp_rcpt *r, const struct smtp_reply *rep)
 {
-	if (rep->code / 100 == 2)
-		lmtp_rcpt_answer(r, CJ_OK, rep->code, rep->text);
-	else if (rep->code / 100 == 5)
-		lmtp_rcpt_answer(r, CJ_FAIL, rep->code, rep->text);
-	else
-		lmtp_rcpt_answer(r, CJ_DEFER, rep->code, rep->text);
+	lmtp_rcpt_answer(r, channel_job_result_of(rep->code), rep->code,
+	    rep->text);
 }
 
 /* ---- the directory ---- */
@@ -308,15 +305,6 @@ lmtp_client_where(const struct lmtp_client *lc, const char *mailhost,
 	*port = lc->cfg->lmtp_port;
 }
 
-static bool
-lmtp_has_8bit(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x80)
-			return true;
-	return false;
-}
-
 /* The recipients of one store, in envelope order, and the slice of them
  * in the current transaction. */
 struct lmtp_group {
@@ -352,10 +340,10 @@ static char *
 lmtp_group_mail_cmd(struct lmtp_group *g)
 {
 	const struct queue_env *env = &g->en->env;
-	bool utf8 = lmtp_has_8bit(env->from);
+	bool utf8 = smtp_path_is_8bit(env->from);
 
 	for (size_t i = 0; i < g->ntxn && !utf8; i++)
-		utf8 = lmtp_has_8bit(g->txn[i]->address);
+		utf8 = smtp_path_is_8bit(g->txn[i]->address);
 	/* A store takes every message as 8BITMIME when it says so. */
 	return smtp_client_mail_cmd(g->c, env, true,
 	    utf8 && smtp_client_has(g->c, SMTP_EXT_SMTPUTF8));

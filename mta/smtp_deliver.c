@@ -48,6 +48,7 @@
 #include "log.h"
 #include "mta.h"
 #include "smtp_client.h"
+#include "smtp_path.h"
 #include "tls_blocking.h"
 #include "xmalloc.h"
 
@@ -300,10 +301,9 @@ sd_rcpt_reply(struct sd_group *g, struct sd_rcpt *r,
 {
 	char *text = xasprintf("%s%s(%s)", rep->text, *rep->text ? " " : "",
 	    g->label);
-	enum channel_job_result res = rep->code / 100 == 2 ? CJ_OK :
-	    rep->code / 100 == 5 ? CJ_FAIL : CJ_DEFER;
 
-	sd_rcpt_answer(r, res, rep->code, text, g->label);
+	sd_rcpt_answer(r, channel_job_result_of(rep->code), rep->code, text,
+	    g->label);
 	free(text);
 }
 
@@ -492,15 +492,6 @@ sd_group_hosts(struct sd_group *g)
 
 /* ---- opening a session ---- */
 
-static bool
-sd_has_8bit(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x80)
-			return true;
-	return false;
-}
-
 /* Record why this try failed (for the log and the final defer); the
  * session is closed. */
 static enum sd_session __attribute__((format(printf, 2, 3)))
@@ -688,7 +679,7 @@ sd_txn_rcpt_cmd(struct sd_group *g, const struct sd_rcpt *r)
 static bool
 sd_group_utf8(struct sd_group *g)
 {
-	bool sender = sd_has_8bit(g->en->env.from);
+	bool sender = smtp_path_is_8bit(g->en->env.from);
 	char *text;
 	size_t left = 0;
 
@@ -697,7 +688,7 @@ sd_group_utf8(struct sd_group *g)
 	text = xasprintf("5.6.7 %s address needs SMTPUTF8, not offered by %s",
 	    sender ? "the sender's" : "the recipient's", g->label);
 	for (size_t i = 0; i < g->n; i++) {
-		if (sender || sd_has_8bit(g->rcpts[i]->address))
+		if (sender || smtp_path_is_8bit(g->rcpts[i]->address))
 			sd_rcpt_answer(g->rcpts[i], CJ_FAIL, 553, text, g->label);
 		left += !g->rcpts[i]->answered;
 	}
@@ -710,10 +701,10 @@ sd_txn_needs_utf8(const struct sd_group *g)
 {
 	if (!smtp_client_has(g->c, SMTP_EXT_SMTPUTF8))
 		return false;
-	if (sd_has_8bit(g->en->env.from))
+	if (smtp_path_is_8bit(g->en->env.from))
 		return true;
 	for (size_t i = 0; i < g->ntxn; i++)
-		if (sd_has_8bit(g->txn[i]->address))
+		if (smtp_path_is_8bit(g->txn[i]->address))
 			return true;
 	return false;
 }

@@ -210,11 +210,7 @@ rcpt_answer(void *arg, const struct route_answer *ans)
 static const char *
 rcpt_path(struct smtp_session *s, char *arg, struct smtp_path *p)
 {
-	bool eight = false;
-
-	for (const unsigned char *c = (const unsigned char *)arg; *c; c++)
-		eight |= *c >= 0x80;
-	if (eight && !s->smtputf8)
+	if (smtp_path_is_8bit(arg) && !s->smtputf8)
 		return "553 5.6.7 Non-ASCII address needs SMTPUTF8";
 	return smtp_path_parse(arg, SMTP_PATH_POSTMASTER |
 	    (s->smtputf8 ? SMTP_PATH_UTF8 : 0), p);
