@@ -32,6 +32,7 @@
 #include "log.h"
 #include "mta.h"
 #include "proc.h"
+#include "sasl_exchange.h"
 #include "tls.h"
 
 #define MTA_DRAIN_SECS 30
@@ -195,6 +196,9 @@ mta_serve(bool foreground)
 
 	evthread_use_pthreads();
 	mta.base = event_base_new();
+	const char *sasl_err = sasl_exchange_setup();
+	if (sasl_err != NULL)
+		log_fatal("AUTH: %s", sasl_err);
 	mta_start_listening(foreground);
 	/* The queue's thread must belong to the process that serves. */
 	if ((mta.queue = queue_open(mta.base, cfg->queue_path, &err)) == NULL)

@@ -113,12 +113,10 @@ struct smtp_session {
 	struct smtp_commit *commit;
 	char queued_id[QUEUE_ID_LEN + 1];   /* of the message committing */
 	/* AUTH */
-	int auth_step;
+	struct sasl_exchange *sasl;     /* from AUTH until the verdict */
 	char *auth_login;
 	struct dir_req *auth_req;
 	bool auth_calling;              /* inside dir_authenticate() */
-	char auth_challenge[300];       /* CRAM-MD5 */
-	char auth_digest[64];
 };
 
 #define SMTP_AUTH_LINE_MAX 12288   /* RFC 4954 4 */

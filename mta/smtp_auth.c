@@ -23,16 +23,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "base64.h"
 #include "dir.h"
 #include "log.h"
 #include "sasl.h"
+#include "sasl_exchange.h"
 #include "smtp.h"
 #include "xmalloc.h"
-
-#define AUTH_LINE_MAX 12288     /* base64 of the longest login + password */
-
-enum { AUTH_NONE, AUTH_PLAIN, AUTH_LOGIN_USER, AUTH_LOGIN_PASS, AUTH_CRAM };
 
 /* The mechanisms offered now, "" for none. */
 const char *
@@ -73,8 +69,7 @@ smtp_auth_cancel(struct smtp_session *s)
 		free(s->auth_login);
 		s->auth_login = NULL;
 	}
-	explicit_bzero(s->auth_digest, sizeof(s->auth_digest));
-	s->auth_step = AUTH_NONE;
+	sasl_exchange_free(&s->sasl);
 	if (s->state == SMTP_AUTH)
 		s->state = SMTP_COMMAND;
 }
@@ -128,73 +123,22 @@ auth_on_result(void *arg, const struct dir_auth_result *res)
 		smtp_resume(s);
 }
 
-static void
-auth_check(struct smtp_session *s, const char *login, const char *pass)
-{
-	free(s->auth_login);
-	s->auth_login = xstrdup(login);
-	s->auth_step = AUTH_NONE;
-	s->state = SMTP_WAIT;
-	/* An answer from the cache comes inside dir_authenticate, where the
-	 * command loop that called us goes on by itself; only a later one
-	 * must restart it. */
-	s->auth_calling = true;
-	struct dir_req *req = dir_authenticate(s->srv->dir, login, pass,
-	    auth_on_result, s);
-	s->auth_calling = false;
-	if (s->state == SMTP_WAIT)
-		s->auth_req = req;
-}
-
-/* CRAM-MD5: the secret came (or not); auth_login holds the login and
- * auth_challenge the challenge and the client's digest. */
+/* CRAM-MD5: the secret came (or not); the exchange holds the challenge
+ * and the client's digest. */
 static void
 auth_on_secret(void *arg, const struct dir_auth_result *res)
 {
 	struct smtp_session *s = arg;
+	const struct sasl_creds *c = sasl_exchange_creds(s->sasl);
 	struct dir_auth_result r = *res;
 
 	if (res->status == DIR_AUTH_OK &&
-	    !sasl_digest_matches(SASL_CRAM_MD5, res->secret, s->auth_challenge,
-	    s->auth_digest)) {
+	    !sasl_digest_matches(SASL_CRAM_MD5, res->secret, c->challenge,
+	    c->digest)) {
 		r.status = DIR_AUTH_FAILED;
 		r.reason = DIR_AUTH_R_BADPASS;
 	}
 	auth_on_result(s, &r);
-}
-
-static void
-auth_cram_check(struct smtp_session *s, const char *login, const char *digest)
-{
-	free(s->auth_login);
-	s->auth_login = xstrdup(login);
-	snprintf(s->auth_digest, sizeof(s->auth_digest), "%s", digest);
-	s->auth_step = AUTH_NONE;
-	s->state = SMTP_WAIT;
-	s->auth_calling = true;
-	struct dir_req *req = dir_fetch_secret(s->srv->dir, login, auth_on_secret,
-	    s);
-	s->auth_calling = false;
-	if (s->state == SMTP_WAIT)
-		s->auth_req = req;
-}
-
-/* Decode a client response; NULL when it is not base64 (or too long). */
-static char *
-auth_decode(const char *b64, size_t *len)
-{
-	size_t n = strlen(b64);
-	char *out;
-
-	if (n > AUTH_LINE_MAX)
-		return NULL;
-	out = xmalloc(n + 1);
-	if (!base64_decode(b64, n, out, len)) {
-		free(out);
-		return NULL;
-	}
-	out[*len] = '\0';
-	return out;
 }
 
 static void
@@ -205,70 +149,63 @@ auth_fail(struct smtp_session *s, const char *reply)
 	smtp_error(s);
 }
 
+/* Ask the directory: a bind as the user, or the secret for CRAM-MD5. */
 static void
-auth_plain(struct smtp_session *s, const char *b64)
+auth_check(struct smtp_session *s, const struct sasl_creds *c)
 {
-	size_t len;
-	char *msg = auth_decode(b64, &len);
-	const char *authz, *authc, *pass;
+	struct dir_req *req;
 
-	if (msg == NULL || !sasl_plain_parse(msg, len, &authz, &authc, &pass)) {
-		auth_fail(s, "501 5.5.2 Malformed PLAIN response");
-	} else if (*authz != '\0' && strcmp(authz, authc) != 0) {
+	if (*c->authz != '\0') {
 		auth_fail(s, "535 5.7.8 Authorization identity refused");
-	} else {
-		auth_check(s, authc, pass);
+		return;
 	}
-	if (msg != NULL) {
-		explicit_bzero(msg, len);
-		free(msg);
+	free(s->auth_login);
+	s->auth_login = xstrdup(c->authc);
+	s->state = SMTP_WAIT;
+	/* An answer from the cache comes inside the call, where the command
+	 * loop that called us goes on by itself; only a later one must
+	 * restart it. */
+	s->auth_calling = true;
+	if (c->mech == SASL_MECH_CRAM_MD5)
+		req = dir_fetch_secret(s->srv->dir, c->authc, auth_on_secret, s);
+	else
+		req = dir_authenticate(s->srv->dir, c->authc, c->pass,
+		    auth_on_result, s);
+	s->auth_calling = false;
+	if (s->state == SMTP_WAIT)
+		s->auth_req = req;
+}
+
+/* One step of the exchange: the initial response (or NULL), then each
+ * response line. */
+static void
+auth_advance(struct smtp_session *s, const char *b64)
+{
+	const char *challenge;
+
+	switch (sasl_exchange_step(s->sasl, b64, &challenge)) {
+	case SASL_NEED_MORE:
+		s->state = SMTP_AUTH;
+		smtp_reply(s, "334 %s", challenge);
+		break;
+	case SASL_GOT_CREDS:
+		auth_check(s, sasl_exchange_creds(s->sasl));
+		break;
+	case SASL_MALFORMED:
+		auth_fail(s, "501 5.5.2 Malformed authentication response");
+		break;
 	}
 }
 
 void
 smtp_auth_input(struct smtp_session *s, char *line)
 {
-	size_t len;
-	char *text;
-
 	if (strcmp(line, "*") == 0) {
 		smtp_reply(s, "501 5.0.0 Authentication cancelled");
 		smtp_auth_cancel(s);
 		return;
 	}
-	if (s->auth_step == AUTH_PLAIN) {
-		auth_plain(s, line);
-		return;
-	}
-	if ((text = auth_decode(line, &len)) == NULL || memchr(text, '\0', len)) {
-		free(text);
-		auth_fail(s, "501 5.5.2 Malformed response");
-		return;
-	}
-	if (s->auth_step == AUTH_CRAM) {
-		/* "login SP digest" (RFC 2195) */
-		char *sp = strrchr(text, ' ');
-		if (sp == NULL || sp == text)
-			auth_fail(s, "501 5.5.2 Malformed CRAM-MD5 response");
-		else {
-			*sp = '\0';
-			auth_cram_check(s, text, sp + 1);
-		}
-		free(text);
-		return;
-	}
-	if (s->auth_step == AUTH_LOGIN_USER) {
-		s->auth_login = text;
-		s->auth_step = AUTH_LOGIN_PASS;
-		smtp_reply(s, "334 UGFzc3dvcmQ6");     /* "Password:" */
-		return;
-	}
-	char *login = s->auth_login;
-	s->auth_login = NULL;
-	auth_check(s, login, text);
-	explicit_bzero(text, len);
-	free(text);
-	free(login);
+	auth_advance(s, line);
 }
 
 static const char *
@@ -302,33 +239,11 @@ smtp_cmd_auth(struct smtp_session *s, char *args)
 		smtp_error(s);
 		return;
 	}
-	if (strcasecmp(args, "PLAIN") == 0) {
-		s->auth_step = AUTH_PLAIN;
-		if (initial != NULL) {
-			/* "=" is an empty initial response (RFC 4954 4). */
-			auth_plain(s, strcmp(initial, "=") == 0 ? "" : initial);
-			return;
-		}
-		s->state = SMTP_AUTH;
-		smtp_reply(s, "334 ");
-	} else if (strcasecmp(args, "LOGIN") == 0) {
-		s->auth_step = AUTH_LOGIN_USER;
-		s->state = SMTP_AUTH;
-		if (initial != NULL) {
-			smtp_auth_input(s, initial);
-			return;
-		}
-		smtp_reply(s, "334 VXNlcm5hbWU6");     /* "Username:" */
-	} else if (initial != NULL) {
-		smtp_reply(s, "501 5.5.4 CRAM-MD5 takes no initial response");
-		smtp_error(s);
-	} else {
-		char b64[512];
-		sasl_challenge(s->auth_challenge, sizeof(s->auth_challenge),
-		    s->cfg->local.hostname);
-		base64_encode(s->auth_challenge, strlen(s->auth_challenge), b64);
-		s->auth_step = AUTH_CRAM;
-		s->state = SMTP_AUTH;
-		smtp_reply(s, "334 %s", b64);
+	s->sasl = sasl_exchange_new(sasl_mech_named(args), "smtp",
+	    s->cfg->local.hostname);
+	if (s->sasl == NULL) {
+		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
+		return;
 	}
+	auth_advance(s, initial);
 }

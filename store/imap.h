@@ -80,9 +80,7 @@ struct imap_session {
 	bool starttls;              /* STARTTLS answered: hand over when the
 	                               reply is out */
 	/* AUTHENTICATE in progress */
-	int auth_mech;
-	int auth_step;
-	char *auth_user;
+	struct sasl_exchange *sasl;     /* during AUTHENTICATE */
 	/* the user */
 	char *user;                 /* store key */
 	char *login;

@@ -1,6 +1,7 @@
 /*
- * imap_auth: LOGIN and AUTHENTICATE (PLAIN and LOGIN, with SASL-IR,
- * RFC 4959) and what follows a successful login.
+ * imap_auth: LOGIN and AUTHENTICATE (PLAIN and LOGIN through libsasl2,
+ * CRAM-MD5 where the directory gives clear secrets; SASL-IR, RFC 4959;
+ * common/sasl_exchange) and what follows a successful login.
  *
  * Passwords are refused before TLS unless service.imap.plaintextmincipher
  * is 0 (LOGINDISABLED is then advertised and LOGIN answers NO
@@ -14,30 +15,14 @@
 #include <string.h>
 #include <strings.h>
 
-#include "base64.h"
 #include "sasl.h"
+#include "sasl_exchange.h"
 #include "dir.h"
 #include "imap_cmds.h"
 #include "log.h"
 #include "mailbox.h"
 #include "mbox_ops.h"
 #include "xmalloc.h"
-
-enum { MECH_PLAIN = 1, MECH_LOGIN = 2, MECH_CRAM = 3 };
-
-#define AUTH_LINE_MAX 4096
-
-static void
-imap_auth_wipe(struct imap_session *s)
-{
-	if (s->auth_user != NULL) {
-		explicit_bzero(s->auth_user, strlen(s->auth_user));
-		free(s->auth_user);
-		s->auth_user = NULL;
-	}
-	s->auth_mech = 0;
-	s->auth_step = 0;
-}
 
 static void
 imap_login_failed_reply(evutil_socket_t fd, short what, void *arg)
@@ -164,91 +149,63 @@ cmd_login(struct imap_session *s, struct imap_arg *args)
 	imap_login_start(s, user, pass);
 }
 
-/* PLAIN: [authzid] NUL authcid NUL passwd (RFC 4616). */
+/* The exchange gave credentials: check them against the directory. */
 static void
-imap_auth_plain(struct imap_session *s, const char *data, size_t len)
+imap_auth_check(struct imap_session *s, const struct sasl_creds *c)
 {
-	const char *authz, *authc, *pass;
+	struct dir *dir = s->srv->svc.dir;
+	const struct store_config *cfg = s->srv->svc.cfg;
 
-	if (!sasl_plain_parse(data, len, &authz, &authc, &pass)) {
-		imap_finish(s, "BAD Malformed PLAIN response");
-		return;
-	}
-	if (*authz != '\0' && strcmp(authz, authc) != 0) {
+	free(s->login);
+	if (c->mech == SASL_MECH_CRAM_MD5) {
+		s->login = xstrdup(c->authc);
+		s->auth_req = auth_digest(dir, cfg, c->authc, SASL_CRAM_MD5,
+		    c->challenge, c->digest, imap_login_done, s);
+	} else if (*c->authz != '\0') {
 		/* A proxy (store.admins) logging in for a user. */
-		free(s->login);
-		s->login = xasprintf("%s(for %s)", authc, authz);
-		s->auth_req = auth_proxy(s->srv->svc.dir, s->srv->svc.cfg, authc, pass, authz,
+		s->login = xasprintf("%s(for %s)", c->authc, c->authz);
+		s->auth_req = auth_proxy(dir, cfg, c->authc, c->pass, c->authz,
 		    imap_login_done, s);
-		return;
+	} else {
+		s->login = xstrdup(c->authc);
+		s->auth_req = auth_password(dir, cfg, c->authc, c->pass,
+		    imap_login_done, s);
 	}
-	imap_login_start(s, authc, pass);
 }
 
-/* One client response of the SASL exchange, base64. */
+/* One step of the exchange: the initial response (or NULL), then each
+ * continuation line. */
 static void
-imap_auth_step(struct imap_session *s, const char *b64)
+imap_auth_advance(struct imap_session *s, const char *b64)
 {
-	size_t len = strlen(b64), n;
-	char *data;
+	struct sasl_exchange *x;
+	const char *challenge;
 
 	s->io = IMAP_IO_BUSY;
-	if (strcmp(b64, "*") == 0) {
-		imap_auth_wipe(s);
-		imap_finish(s, "BAD Authentication cancelled");
-		return;
-	}
-	data = xmalloc(len / 4 * 3 + 2);
-	if (!base64_decode(b64, len, data, &n) || (s->auth_mech == MECH_LOGIN &&
-	    memchr(data, '\0', n) != NULL)) {
-		free(data);
-		imap_auth_wipe(s);
-		imap_finish(s, "BAD Malformed response");
-		return;
-	}
-	if (s->auth_mech == MECH_LOGIN && s->auth_step == 0) {
-		s->auth_user = data;
-		s->auth_step = 1;
+	switch (sasl_exchange_step(s->sasl, b64, &challenge)) {
+	case SASL_NEED_MORE:
 		s->io = IMAP_IO_AUTH;
-		imap_reply(s, "+ UGFzc3dvcmQ6");       /* "Password:" */
-		return;
+		imap_reply(s, "+ %s", challenge);
+		break;
+	case SASL_GOT_CREDS:
+		/* The answer may come at once and the session go on to its
+		 * next command: the exchange is off the session first. */
+		x = s->sasl;
+		s->sasl = NULL;
+		imap_auth_check(s, sasl_exchange_creds(x));
+		sasl_exchange_free(&x);
+		break;
+	case SASL_MALFORMED:
+		sasl_exchange_free(&s->sasl);
+		imap_finish(s, "BAD Malformed authentication response");
+		break;
 	}
-	if (s->auth_mech == MECH_CRAM) {
-		/* "user SP digest" (RFC 2195) */
-		char *sp = strrchr(data, ' ');
-		char *challenge = s->auth_user;
-		s->auth_user = NULL;
-		imap_auth_wipe(s);
-		if (sp == NULL) {
-			free(challenge);
-			free(data);
-			imap_finish(s, "BAD Malformed CRAM-MD5 response");
-			return;
-		}
-		*sp = '\0';
-		free(s->login);
-		s->login = xstrdup(data);
-		s->auth_req = auth_digest(s->srv->svc.dir, s->srv->svc.cfg, data,
-		    SASL_CRAM_MD5, challenge, sp + 1, imap_login_done, s);
-		free(challenge);
-	} else if (s->auth_mech == MECH_LOGIN) {
-		char *user = s->auth_user;
-		s->auth_user = NULL;
-		imap_auth_wipe(s);
-		imap_login_start(s, user, data);
-		free(user);
-	} else {
-		imap_auth_wipe(s);
-		imap_auth_plain(s, data, n);
-	}
-	explicit_bzero(data, n);
-	free(data);
 }
 
 void
 imap_auth_abort(struct imap_session *s, const char *reply)
 {
-	imap_auth_wipe(s);
+	sasl_exchange_free(&s->sasl);
 	s->io = IMAP_IO_BUSY;
 	imap_finish(s, "%s", reply);
 }
@@ -256,63 +213,39 @@ imap_auth_abort(struct imap_session *s, const char *reply)
 void
 imap_auth_line(struct imap_session *s, const char *line)
 {
-	imap_auth_step(s, line);
-}
-
-/* CRAM-MD5 (RFC 2195): the password never crosses the wire, so it is
- * offered before TLS too.  No initial response is possible. */
-static void
-imap_cram_start(struct imap_session *s, const struct imap_arg *ir)
-{
-	char challenge[300], b64[512];
-
-	if (ir->type != IMAP_ARG_END) {
-		imap_finish(s, "BAD CRAM-MD5 takes no initial response");
-		return;
-	}
-	s->auth_mech = MECH_CRAM;
-	s->auth_step = 1;
-	free(s->auth_user);
-	sasl_challenge(challenge, sizeof(challenge), s->srv->svc.cfg->hostname);
-	s->auth_user = xstrdup(challenge);
-	base64_encode(s->auth_user, strlen(s->auth_user), b64);
-	s->io = IMAP_IO_AUTH;
-	imap_reply(s, "+ %s", b64);
+	if (strcmp(line, "*") == 0)
+		imap_auth_abort(s, "BAD Authentication cancelled");
+	else
+		imap_auth_advance(s, line);
 }
 
 void
 cmd_authenticate(struct imap_session *s, struct imap_arg *args)
 {
-	const char *mech;
+	const char *name;
+	enum sasl_mech mech;
 
-	if (!imap_arg_astring(&args[0], &mech) || (args[1].type != IMAP_ARG_END &&
+	if (!imap_arg_astring(&args[0], &name) || (args[1].type != IMAP_ARG_END &&
 	    (args[1].type != IMAP_ARG_ATOM || args[2].type != IMAP_ARG_END))) {
 		imap_bad(s, "Syntax: AUTHENTICATE mechanism [initial-response]");
 		return;
 	}
-	if (strcasecmp(mech, "PLAIN") == 0)
-		s->auth_mech = MECH_PLAIN;
-	else if (strcasecmp(mech, "LOGIN") == 0)
-		s->auth_mech = MECH_LOGIN;
-	else if (strcasecmp(mech, "CRAM-MD5") == 0 &&
-	    auth_digest_supported(s->srv->svc.dir)) {
-		imap_cram_start(s, &args[1]);
-		return;
-	} else {
+	mech = sasl_mech_named(name);
+	if (mech == SASL_MECH_NONE || (mech == SASL_MECH_CRAM_MD5 &&
+	    !auth_digest_supported(s->srv->svc.dir))) {
 		imap_finish(s, "NO Unsupported authentication mechanism");
 		return;
 	}
-	if (!imap_plaintext_ok(s)) {
-		s->auth_mech = 0;
+	/* CRAM-MD5 keeps the password off the wire: it needs no TLS. */
+	if (sasl_mech_sends_password(mech) && !imap_plaintext_ok(s)) {
 		imap_finish(s, "NO [PRIVACYREQUIRED] Use STARTTLS first");
 		return;
 	}
-	s->auth_step = 0;
-	if (args[1].type == IMAP_ARG_ATOM) {
-		/* SASL-IR; "=" is an empty initial response. */
-		imap_auth_step(s, strcmp(args[1].str, "=") == 0 ? "" : args[1].str);
+	s->sasl = sasl_exchange_new(mech, "imap", s->srv->svc.cfg->hostname);
+	if (s->sasl == NULL) {
+		imap_finish(s, "NO [UNAVAILABLE] Authentication unavailable");
 		return;
 	}
-	s->io = IMAP_IO_AUTH;
-	imap_reply(s, s->auth_mech == MECH_LOGIN ? "+ VXNlcm5hbWU6" : "+ ");
+	/* SASL-IR (RFC 4959); "=" is an empty initial response. */
+	imap_auth_advance(s, args[1].type == IMAP_ARG_ATOM ? args[1].str : NULL);
 }

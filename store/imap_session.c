@@ -35,6 +35,7 @@
 #include "tls.h"
 #include "mailbox.h"
 #include "mbox_ops.h"
+#include "sasl_exchange.h"
 #include "xmalloc.h"
 
 #define IMAP_INPUT_HIGHWATER (256 * 1024)
@@ -116,7 +117,7 @@ imap_free(struct imap_session *s)
 		acl_detach(s->acl_op);
 	if (s->delay != NULL)
 		event_free(s->delay);
-	free(s->auth_user);
+	sasl_exchange_free(&s->sasl);
 	mbox_view_close(&s->view);
 	imap_command_reset(s);
 	tls_free(&s->bev);

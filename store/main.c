@@ -28,6 +28,7 @@
 #include "local.h"
 #include "log.h"
 #include "proc.h"
+#include "sasl_exchange.h"
 #include "service.h"
 #include "store.h"
 #include "tls.h"
@@ -164,6 +165,9 @@ store_serve(bool foreground)
 
 	evthread_use_pthreads();
 	store.base = event_base_new();
+	const char *sasl_err = sasl_exchange_setup();
+	if (sasl_err != NULL)
+		log_fatal("AUTHENTICATE: %s", sasl_err);
 	store_prepare_partitions(cfg);
 	store.lmtp = lmtp_server_new(store.base, cfg);
 	store.imap = imap_server_new(store.base, cfg);

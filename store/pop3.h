@@ -68,8 +68,7 @@ struct pop3_session {
 	char apop_stamp[128];       /* the greeting's timestamp; "" no APOP */
 	/* authorization */
 	char *user_arg;             /* USER given, waiting for PASS */
-	int sasl_mech;
-	char *sasl_user;            /* AUTH LOGIN: the user name so far */
+	struct sasl_exchange *sasl; /* during AUTH */
 	char *login;                /* for the log */
 	struct auth_req *auth_req;
 	struct event *delay;        /* the penalty before a failed login's -ERR */

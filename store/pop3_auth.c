@@ -1,7 +1,8 @@
 /*
  * pop3_auth: the AUTHORIZATION state (RFC 1939 7, RFC 5034): USER/PASS,
  * APOP, AUTH with SASL PLAIN (proxy logins for store.admins through the
- * authorization identity) and LOGIN, then the maildrop lock and the
+ * authorization identity) and LOGIN through libsasl2
+ * (common/sasl_exchange), then the maildrop lock and the
  * snapshot of INBOX the session works on.
  *
  * Passwords are refused before TLS unless service.pop.plaintextmincipher
@@ -18,25 +19,18 @@
 #include <string.h>
 #include <strings.h>
 
-#include "base64.h"
 #include "sasl.h"
+#include "sasl_exchange.h"
 #include "log.h"
 #include "mailbox.h"
 #include "mbox_ops.h"
 #include "pop3.h"
 #include "xmalloc.h"
 
-enum { MECH_PLAIN = 1, MECH_LOGIN = 2 };
-
 void
 pop3_auth_reset(struct pop3_session *s)
 {
-	if (s->sasl_user != NULL) {
-		explicit_bzero(s->sasl_user, strlen(s->sasl_user));
-		free(s->sasl_user);
-		s->sasl_user = NULL;
-	}
-	s->sasl_mech = 0;
+	sasl_exchange_free(&s->sasl);
 }
 
 static void
@@ -236,67 +230,59 @@ cmd_apop(struct pop3_session *s, char *arg)
 	    s->apop_stamp, sp + 1, pop3_login_done, s);
 }
 
-/* PLAIN: [authzid] NUL authcid NUL passwd (RFC 4616). */
+/* The exchange gave credentials: check them against the directory. */
 static void
-pop3_auth_plain(struct pop3_session *s, const char *data, size_t len)
+pop3_auth_check(struct pop3_session *s, const struct sasl_creds *c)
 {
-	const char *authz, *authc, *pass;
-
-	if (!sasl_plain_parse(data, len, &authz, &authc, &pass)) {
-		pop3_error(s, "Malformed PLAIN response");
-		return;
-	}
-	if (*authz != '\0' && strcmp(authz, authc) != 0) {
+	if (*c->authz != '\0') {
 		/* A proxy (store.admins) logging in for a user. */
 		free(s->login);
-		s->login = xasprintf("%s(for %s)", authc, authz);
-		s->auth_req = auth_proxy(s->srv->svc.dir, s->srv->svc.cfg, authc, pass, authz,
-		    pop3_login_done, s);
+		s->login = xasprintf("%s(for %s)", c->authc, c->authz);
+		s->auth_req = auth_proxy(s->srv->svc.dir, s->srv->svc.cfg, c->authc,
+		    c->pass, c->authz, pop3_login_done, s);
 		return;
 	}
-	pop3_login_start(s, authc, pass);
+	pop3_login_start(s, c->authc, c->pass);
 }
 
-/* One client response of the SASL exchange, base64 (RFC 5034 4). */
+/* One step of the exchange (RFC 5034 4): the initial response (or NULL),
+ * then each continuation line. */
+static void
+pop3_auth_advance(struct pop3_session *s, const char *b64)
+{
+	struct sasl_exchange *x;
+	const char *challenge;
+
+	switch (sasl_exchange_step(s->sasl, b64, &challenge)) {
+	case SASL_NEED_MORE:
+		s->io = POP3_IO_SASL;
+		pop3_reply(s, "+ %s", challenge);
+		break;
+	case SASL_GOT_CREDS:
+		/* The answer may come at once and the session go on: the
+		 * exchange is off the session first. */
+		x = s->sasl;
+		s->sasl = NULL;
+		pop3_auth_check(s, sasl_exchange_creds(x));
+		sasl_exchange_free(&x);
+		break;
+	case SASL_MALFORMED:
+		pop3_auth_reset(s);
+		pop3_error(s, "Malformed authentication response");
+		break;
+	}
+}
+
 void
 pop3_auth_line(struct pop3_session *s, const char *b64)
 {
-	size_t len = strlen(b64), n;
-	char *data;
-
 	if (strcmp(b64, "*") == 0) {
 		pop3_auth_reset(s);
 		pop3_reply(s, "-ERR Authentication cancelled");
 		pop3_done(s);
 		return;
 	}
-	data = xmalloc(len / 4 * 3 + 3);
-	if (!base64_decode(b64, len, data, &n) || (s->sasl_mech == MECH_LOGIN &&
-	    memchr(data, '\0', n) != NULL)) {
-		free(data);
-		pop3_auth_reset(s);
-		pop3_error(s, "Malformed base64 response");
-		return;
-	}
-	data[n] = '\0';
-	if (s->sasl_mech == MECH_LOGIN && s->sasl_user == NULL) {
-		s->sasl_user = data;
-		s->io = POP3_IO_SASL;
-		pop3_reply(s, "+ UGFzc3dvcmQ6");       /* "Password:" */
-		return;
-	}
-	if (s->sasl_mech == MECH_LOGIN) {
-		char *user = s->sasl_user;
-		s->sasl_user = NULL;
-		pop3_auth_reset(s);
-		pop3_login_start(s, user, data);
-		free(user);
-	} else {
-		pop3_auth_reset(s);
-		pop3_auth_plain(s, data, n);
-	}
-	explicit_bzero(data, n);
-	free(data);
+	pop3_auth_advance(s, b64);
 }
 
 /* AUTH alone lists the mechanisms (as many clients expect);
@@ -305,6 +291,7 @@ void
 cmd_auth(struct pop3_session *s, char *arg)
 {
 	char *ir = strchr(arg, ' ');
+	enum sasl_mech mech;
 
 	if (*arg == '\0') {
 		pop3_reply(s, "+OK Mechanisms follow");
@@ -316,23 +303,21 @@ cmd_auth(struct pop3_session *s, char *arg)
 	}
 	if (ir != NULL)
 		*ir++ = '\0';
-	if (strcasecmp(arg, "PLAIN") == 0)
-		s->sasl_mech = MECH_PLAIN;
-	else if (strcasecmp(arg, "LOGIN") == 0)
-		s->sasl_mech = MECH_LOGIN;
-	else {
+	/* APOP is POP3's digest login; AUTH offers the two that send the
+	 * password. */
+	mech = sasl_mech_named(arg);
+	if (!sasl_mech_sends_password(mech)) {
 		pop3_error(s, "Unsupported authentication mechanism");
 		return;
 	}
-	if (!pop3_plaintext_check(s)) {
-		s->sasl_mech = 0;
+	if (!pop3_plaintext_check(s))
+		return;
+	if ((s->sasl = sasl_exchange_new(mech, "pop", s->srv->svc.cfg->hostname))
+	    == NULL) {
+		pop3_reply(s, "-ERR [SYS/TEMP] Authentication unavailable");
+		pop3_done(s);
 		return;
 	}
-	if (ir != NULL) {
-		/* "=" is an empty initial response. */
-		pop3_auth_line(s, strcmp(ir, "=") == 0 ? "" : ir);
-		return;
-	}
-	s->io = POP3_IO_SASL;
-	pop3_reply(s, s->sasl_mech == MECH_LOGIN ? "+ VXNlcm5hbWU6" : "+ ");
+	/* "=" is an empty initial response. */
+	pop3_auth_advance(s, ir);
 }

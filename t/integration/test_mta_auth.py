@@ -95,6 +95,39 @@ def test_auth_cancel_and_garbage(tls_mta, certs):
         assert s.noop()[0] == 250
 
 
+def test_login_initial_response_and_malformed_steps(tls_mta, certs):
+    """AUTH LOGIN with the user name as initial response (RFC 4954 4);
+    a NUL inside a name, and a PLAIN with one NUL, are malformed."""
+    b64 = lambda b: base64.b64encode(b).decode()
+    with smtp(tls_mta.submit, certs) as s:
+        s.ehlo()
+        code, text = s.docmd("AUTH LOGIN", b64(b"bob@example.com"))
+        assert (code, text) == (334, b"UGFzc3dvcmQ6")
+        assert s.docmd(b64(b"bob-secret"))[0] == 235
+    with smtp(tls_mta.submit, certs) as s:
+        s.ehlo()
+        assert s.docmd("AUTH LOGIN", b64(b"bob\0x"))[0] == 334
+        assert s.docmd(b64(b"bob-secret"))[0] == 501
+        assert s.docmd("AUTH PLAIN", b64(b"bob@example.com\0bob-secret"))[0] == 501
+        assert s.docmd("AUTH PLAIN", b64(b"\0bob@example.com\0bob-secret"))[0] == 235
+
+
+def test_no_start_without_sasl_plugins(make_mta, tmp_path):
+    """libsasl2 without its PLAIN and LOGIN plugins (SASL_PATH pointing
+    at an empty directory): the mta says so and does not start."""
+    import os
+    import subprocess
+    from mta import MTA_BIN
+    m = make_mta(start=False)
+    empty = tmp_path / "no-plugins"
+    empty.mkdir()
+    env = dict(os.environ, SASL_PATH=str(empty))
+    r = subprocess.run([MTA_BIN, "-c", m.conf_path, "-f"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert "libsasl2-modules" in r.stdout + r.stderr
+
+
 def test_authenticated_internet_client_relays(tls_mta, certs):
     """Port 25 from the Internet: relaying refused, until AUTH switches
     the session to tcp_auth (saslswitchchannel)."""

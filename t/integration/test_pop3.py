@@ -339,7 +339,7 @@ def test_auth_mechanisms_and_proxy(make_store):
     assert c.cmd("AUTH PLAIN") == "+ "
     assert c.cmd("*") == "-ERR Authentication cancelled"
     assert c.cmd("AUTH CRAM-MD5").startswith("-ERR")
-    assert c.cmd("AUTH PLAIN !!!notbase64") == "-ERR Malformed base64 response"
+    assert c.cmd("AUTH PLAIN !!!notbase64") == "-ERR Malformed authentication response"
     # A proxy logs in for alice with its own password.
     time.sleep(0.2)
     px = base64.b64encode(b"alice@example.com\0mmp@example.com\0mmp-secret").decode()

@@ -5,7 +5,7 @@
 # `make bench` adds the peers it compares against (BENCH=1).
 set -e
 pkgs="build-essential pkg-config libevent-dev libldap-dev liblmdb-dev
-      libssl-dev libsasl2-dev libc-ares-dev slapd ldap-utils swaks python3
+      libssl-dev libsasl2-dev libsasl2-modules libc-ares-dev slapd ldap-utils swaks python3
       python3-pytest dnsmasq-base
       python3-lmdb curl openssl isync fetchmail
       lmdb-utils postfix procps"
