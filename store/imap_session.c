@@ -12,7 +12,6 @@
  * Limits: line length and command size, protocol errors (BYE), sessions
  * per server and per client address, idle time (shorter before login).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -400,28 +399,6 @@ imap_literal_begin(struct imap_session *s, unsigned long long n, bool sync)
 	s->io = IMAP_IO_LITERAL;
 	if (sync)
 		imap_reply(s, "+ Ready for literal data");
-}
-
-/* Does the line end in a literal announcement? */
-static bool
-imap_line_literal(const char *line, size_t len, unsigned long long *n,
-    bool *sync)
-{
-	if (len < 3 || line[len - 1] != '}')
-		return false;
-	size_t i = len - 1;
-	*sync = true;
-	if (line[i - 1] == '+') {
-		*sync = false;
-		i--;
-	}
-	size_t end = i;
-	while (i > 0 && isdigit((unsigned char)line[i - 1]))
-		i--;
-	if (i == end || i == 0 || line[i - 1] != '{' || end - i > 18)
-		return false;
-	*n = strtoull(line + i, NULL, 10);
-	return true;
 }
 
 static void

@@ -279,3 +279,24 @@ imap_arg_count(const struct imap_arg *a)
 		n++;
 	return n;
 }
+
+bool
+imap_line_literal(const char *line, size_t len, unsigned long long *n,
+    bool *sync)
+{
+	if (len < 3 || line[len - 1] != '}')
+		return false;
+	size_t i = len - 1;
+	*sync = true;
+	if (line[i - 1] == '+') {
+		*sync = false;
+		i--;
+	}
+	size_t end = i;
+	while (i > 0 && isdigit((unsigned char)line[i - 1]))
+		i--;
+	if (i == end || i == 0 || line[i - 1] != '{' || end - i > 18)
+		return false;
+	*n = strtoull(line + i, NULL, 10);
+	return true;
+}

@@ -1,6 +1,7 @@
 /*
  * imap_parse: IMAP command arguments (RFC 3501 section 9), tokenized from
- * the complete wire text of one command (literal bytes included).
+ * the complete wire text of one command (literal bytes included); shared
+ * by the store and the mmp, which reads the commands before login.
  *
  *   astring  = 1*ASTRING-CHAR / string
  *   string   = quoted / literal
@@ -11,8 +12,8 @@
  * command: it NUL-terminates tokens in place.  Lists nest at most
  * IMAP_MAX_DEPTH deep; a command has at most IMAP_MAX_ARGS tokens.
  */
-#ifndef STORE_IMAP_PARSE_H
-#define STORE_IMAP_PARSE_H
+#ifndef COMMON_IMAP_PARSE_H
+#define COMMON_IMAP_PARSE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -65,5 +66,11 @@ bool imap_arg_is_atom(const struct imap_arg *a, const char *word);
 bool imap_arg_astring(const struct imap_arg *a, const char **s);
 /* Number of elements before IMAP_ARG_END. */
 size_t imap_arg_count(const struct imap_arg *a);
+
+/* Whether line[0..len) ends with a literal announcement, {n} or {n+}
+ * (LITERAL+): then *n is its size and *sync whether the client waits for
+ * a continuation. */
+bool imap_line_literal(const char *line, size_t len, unsigned long long *n,
+    bool *sync);
 
 #endif
