@@ -29,6 +29,7 @@ STORE_SRC  := $(wildcard store/*.c)
 MTA_MAINS  := mta/main.c $(wildcard mta/*_main.c)
 MTA_SRC    := $(filter-out $(MTA_MAINS),$(wildcard mta/*.c))
 JOBCTL_SRC := $(filter-out jobctl/main.c,$(wildcard jobctl/*.c))
+MMP_SRC    := $(wildcard mmp/*.c)
 UNIT_SRC   := $(wildcard t/unit/test_*.c)
 TOOL_SRC   := $(wildcard t/tools/*.c)
 
@@ -36,12 +37,14 @@ COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 STORE_OBJ  := $(STORE_SRC:%.c=$(BUILD)/obj/%.o)
 MTA_OBJ    := $(MTA_SRC:%.c=$(BUILD)/obj/%.o)
 JOBCTL_OBJ := $(JOBCTL_SRC:%.c=$(BUILD)/obj/%.o)
+MMP_OBJ    := $(MMP_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/%)
 TOOL_BIN   := $(TOOL_SRC:t/tools/%.c=$(BUILD)/t/tools/%)
 LIBCOMMON  := $(BUILD)/libcommon.a
 LIBMTA     := $(BUILD)/libmta.a
 LIBJOBCTL  := $(BUILD)/libjobctl.a
-DAEMONS    := $(BUILD)/bin/store $(BUILD)/bin/mta $(BUILD)/bin/jobctl
+DAEMONS    := $(BUILD)/bin/store $(BUILD)/bin/mta $(BUILD)/bin/jobctl \
+              $(BUILD)/bin/mmp
 PROGRAMS   := $(patsubst mta/%_main.c,$(BUILD)/bin/%,$(wildcard mta/*_main.c))
 
 # Keep objects of tests and tools: make removes chained intermediates.
@@ -77,6 +80,10 @@ $(BUILD)/bin/store: $(STORE_OBJ) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(STORE_OBJ) $(LIBCOMMON) $(LDLIBS)
 
+$(BUILD)/bin/mmp: $(MMP_OBJ) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(MMP_OBJ) $(LIBCOMMON) $(LDLIBS)
+
 $(BUILD)/bin/mta: $(BUILD)/obj/mta/main.o $(LIBMTA) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBMTA) $(LIBCOMMON) $(LDLIBS)
@@ -106,7 +113,7 @@ check: deps
 	SUITE_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider t
 
 asan:
-	$(MAKE) BUILD=build-asan \
+	LSAN_OPTIONS=suppressions=$(abspath t/lib/lsan.supp) $(MAKE) BUILD=build-asan \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" check
 
