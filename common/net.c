@@ -240,3 +240,37 @@ net_readline(struct net_line *st, struct evbuffer *in, char *buf, size_t cap,
 	*len = n;
 	return NET_LINE_OK;
 }
+
+bool
+net_addr_canonical(const char *in, char out[46])
+{
+	unsigned char bin[sizeof(struct in6_addr)];
+	int af = strchr(in, ':') != NULL ? AF_INET6 : AF_INET;
+
+	return inet_pton(af, in, bin) == 1 &&
+	    inet_ntop(af, bin, out, INET6_ADDRSTRLEN) != NULL;
+}
+
+bool
+net_port_canonical(const char *in, char out[6])
+{
+	unsigned long v = 0;
+	size_t i;
+
+	for (i = 0; i < 5 && in[i] >= '0' && in[i] <= '9'; i++)
+		v = v * 10 + (unsigned long)(in[i] - '0');
+	if (i == 0 || in[i] != '\0' || v < 1 || v > 65535)
+		return false;
+	snprintf(out, 6, "%lu", v);
+	return true;
+}
+
+const char *
+net_origin_log(const struct net_origin *o, char *buf, size_t len)
+{
+	if (*o->addr == '\0')
+		return "";
+	snprintf(buf, len, " client=%s%s%s", o->addr,
+	    *o->port ? " client_port=" : "", o->port);
+	return buf;
+}

@@ -60,4 +60,24 @@ struct net_line {
 enum net_line_status net_readline(struct net_line *st, struct evbuffer *in,
     char *buf, size_t cap, size_t *len);
 
+/*
+ * The real client a proxy (the mmp) names to a server behind it (IMAP ID
+ * x-originating-ip/-port, POP3 XCLIENT ADDR=/PORT=).  Any client may make
+ * the claim, so servers only log it, beside the socket's peer, never
+ * instead of it.  Empty strings when none.
+ */
+struct net_origin {
+	char addr[46];              /* INET6_ADDRSTRLEN, inet_ntop's form */
+	char port[6];               /* 1..65535, or "" */
+};
+/* An IPv4 or IPv6 address as inet_pton takes it, into out in inet_ntop's
+ * form (46 bytes); false for anything else. */
+bool net_addr_canonical(const char *in, char out[46]);
+/* A port of 1 to 5 digits, 1..65535, into out without leading zeros. */
+bool net_port_canonical(const char *in, char out[6]);
+/* For log lines after "peer=%s": " client=ADDR[ client_port=PORT]", or
+ * "" without an origin.  buf: NET_ORIGIN_LOG_MAX bytes. */
+#define NET_ORIGIN_LOG_MAX 80
+const char *net_origin_log(const struct net_origin *o, char *buf, size_t len);
+
 #endif

@@ -52,6 +52,10 @@ struct imap_session {
 	struct bufferevent *bev;
 	unsigned long id;
 	char peer[64];
+	/* The real client as a proxy names it before login (ID
+	 * x-originating-ip/-port): a claim any client may make, so it is
+	 * only logged, beside peer, never instead of it.  "" when none. */
+	struct net_origin origin;
 	enum imap_state state;
 	enum imap_io io;
 	int errors;

@@ -86,10 +86,11 @@ static void
 imap_login_done(void *arg, const struct auth_result *r)
 {
 	struct imap_session *s = arg;
+	char origin[NET_ORIGIN_LOG_MAX];
 
 	s->auth_req = NULL;
-	log_info("imap session=%lu peer=%s login=%s result=%s", s->id, s->peer,
-	    s->login, r->why);
+	log_info("imap session=%lu peer=%s%s login=%s result=%s", s->id, s->peer,
+	    net_origin_log(&s->origin, origin, sizeof(origin)), s->login, r->why);
 	switch (r->status) {
 	case AUTH_FAILED:
 		imap_login_failed(s);

@@ -1,6 +1,7 @@
 /*
  * imap_cmd: the IMAP command table and the commands valid in any state
- * (CAPABILITY, NOOP, LOGOUT, ID) or that change the session's state
+ * (CAPABILITY, NOOP, LOGOUT, ID, which also takes a proxy's word for the
+ * real client before login) or that change the session's state
  * around authentication (LOGIN, AUTHENTICATE; STARTTLS with common/tls).
  *
  * Each command is a row: name, handler, states it is valid in.  A handler
@@ -205,6 +206,29 @@ cmd_logout(struct imap_session *s, struct imap_arg *args)
 	imap_close(s);
 }
 
+/* Before login, x-originating-ip and x-originating-port (Dovecot's and
+ * the mmp's names) say which client a proxy speaks for.  A pair that does
+ * not parse is ignored (it is logged like any other); a valid address
+ * replaces an earlier origin, port included. */
+static void
+imap_id_origin(struct imap_session *s, const struct imap_arg *l)
+{
+	struct net_origin o = { "", "" };
+
+	for (size_t i = 0; l[i].type != IMAP_ARG_END &&
+	    l[i + 1].type != IMAP_ARG_END; i += 2) {
+		if (l[i].type == IMAP_ARG_LIST || l[i + 1].type == IMAP_ARG_LIST)
+			continue;
+		if (strcasecmp(l[i].str, "x-originating-ip") == 0)
+			(void)net_addr_canonical(l[i + 1].str, o.addr);
+		else if (strcasecmp(l[i].str, "x-originating-port") == 0)
+			(void)net_port_canonical(l[i + 1].str, o.port);
+	}
+	if (*o.addr == '\0')
+		return;
+	s->origin = o;
+}
+
 /* ID (RFC 2971): log what the client says, answer with our name. */
 void
 cmd_id(struct imap_session *s, struct imap_arg *args)
@@ -216,6 +240,9 @@ cmd_id(struct imap_session *s, struct imap_arg *args)
 			if (l[i].type != IMAP_ARG_LIST && l[i + 1].type != IMAP_ARG_LIST)
 				log_info("imap session=%lu id %s=\"%.100s\"", s->id,
 				    l[i].str, l[i + 1].str);
+		/* After login the session's client is settled. */
+		if (s->state == IMAP_NOTAUTH)
+			imap_id_origin(s, l);
 	} else if (!imap_arg_is_atom(&args[0], "NIL")) {
 		imap_bad(s, "ID takes a list or NIL");
 		return;

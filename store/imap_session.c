@@ -195,11 +195,13 @@ imap_close(struct imap_session *s)
 bool
 imap_error(struct imap_session *s)
 {
+	char origin[NET_ORIGIN_LOG_MAX];
+
 	if (++s->errors <= s->srv->svc.cfg->imap_max_errors)
 		return true;
 	imap_reply(s, "* BYE Too many errors");
-	log_info("imap session=%lu peer=%s closed: too many errors", s->id,
-	    s->peer);
+	log_info("imap session=%lu peer=%s%s closed: too many errors", s->id,
+	    s->peer, net_origin_log(&s->origin, origin, sizeof(origin)));
 	imap_close(s);
 	return false;
 }
@@ -210,13 +212,15 @@ imap_on_event(struct bufferevent *bev, short what, void *arg)
 	struct imap_session *s = arg;
 	enum listen_event ev = listen_event(s->srv->svc.name, bev, what, s->tls,
 	    s->id, s->peer);
+	char origin[NET_ORIGIN_LOG_MAX];
 
 	if (ev == LISTEN_EV_NONE)
 		return;
 	if (ev == LISTEN_EV_IDLE && s->io != IMAP_IO_CLOSING) {
 		imap_reply(s, "* BYE Autologout; idle for too long");
-		log_info("imap session=%lu peer=%s user=%s idle timeout", s->id,
-		    s->peer, s->user ? s->user : "-");
+		log_info("imap session=%lu peer=%s%s user=%s idle timeout", s->id,
+		    s->peer, net_origin_log(&s->origin, origin, sizeof(origin)),
+		    s->user ? s->user : "-");
 		imap_close(s);
 		return;
 	}

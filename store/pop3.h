@@ -5,8 +5,9 @@
  *   pop3_session.c   listeners, I/O, limits, STLS hand-over, the lock
  *   pop3_cmd.c       the command table and the TRANSACTION commands,
  *                    RETR/TOP streaming, the UPDATE state
- *   pop3_auth.c      USER/PASS, APOP, AUTH (SASL PLAIN and LOGIN), and
- *                    opening the maildrop after a login
+ *   pop3_auth.c      USER/PASS, APOP, AUTH (SASL PLAIN and LOGIN),
+ *                    XCLIENT (a proxy names its client), and opening the
+ *                    maildrop after a login
  *
  * A session runs one command at a time: while one waits (directory,
  * commit thread, a full output buffer) pipelined input stays buffered.
@@ -52,6 +53,10 @@ struct pop3_session {
 	struct bufferevent *bev;
 	unsigned long id;
 	char peer[64];
+	/* The real client as a proxy names it before login (XCLIENT ADDR=,
+	 * PORT=): a claim any client may make, so it is only logged, beside
+	 * peer, never instead of it.  "" when none. */
+	struct net_origin origin;
 	enum pop3_state state;
 	enum pop3_io io;
 	int errors;
@@ -111,5 +116,6 @@ void cmd_user(struct pop3_session *s, char *arg);
 void cmd_pass(struct pop3_session *s, char *arg);
 void cmd_apop(struct pop3_session *s, char *arg);
 void cmd_auth(struct pop3_session *s, char *arg);
+void cmd_xclient(struct pop3_session *s, char *arg);
 
 #endif

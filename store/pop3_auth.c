@@ -11,6 +11,9 @@
  * answered after a delay that grows with the session's failures (1 s per
  * failure so far, at most 5 s); after service.pop.maxbadlogins failures
  * the session ends.  A directory that does not answer is -ERR [SYS/TEMP].
+ * XCLIENT lets a proxy name the real client before the login; that claim
+ * is only logged (beside the socket's peer, never instead of it), so any
+ * client may make it.
  */
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -37,6 +40,7 @@ static void
 pop3_login_failed_reply(evutil_socket_t fd, short what, void *arg)
 {
 	struct pop3_session *s = arg;
+	char origin[NET_ORIGIN_LOG_MAX];
 
 	(void)fd;
 	(void)what;
@@ -44,8 +48,8 @@ pop3_login_failed_reply(evutil_socket_t fd, short what, void *arg)
 	s->delay = NULL;
 	pop3_reply(s, "-ERR [AUTH] Authentication failed");
 	if (s->auth_failures >= s->srv->svc.cfg->pop_max_bad_logins) {
-		log_info("pop session=%lu peer=%s closed: too many failed logins",
-		    s->id, s->peer);
+		log_info("pop session=%lu peer=%s%s closed: too many failed logins",
+		    s->id, s->peer, net_origin_log(&s->origin, origin, sizeof(origin)));
 		pop3_close(s);
 		return;
 	}
@@ -118,10 +122,11 @@ static void
 pop3_login_done(void *arg, const struct auth_result *r)
 {
 	struct pop3_session *s = arg;
+	char origin[NET_ORIGIN_LOG_MAX];
 
 	s->auth_req = NULL;
-	log_info("pop session=%lu peer=%s login=%s result=%s", s->id, s->peer,
-	    s->login, r->why);
+	log_info("pop session=%lu peer=%s%s login=%s result=%s", s->id, s->peer,
+	    net_origin_log(&s->origin, origin, sizeof(origin)), s->login, r->why);
 	switch (r->status) {
 	case AUTH_FAILED:
 		pop3_login_failed(s);
@@ -320,4 +325,39 @@ cmd_auth(struct pop3_session *s, char *arg)
 	}
 	/* "=" is an empty initial response. */
 	pop3_auth_advance(s, ir);
+}
+
+/*
+ * XCLIENT, as Dovecot's POP3 proxy sends it (Postfix's XCLIENT syntax):
+ *
+ *   xclient = "XCLIENT" 1*(SP name "=" value)
+ *
+ * ADDR (an IPv4 or IPv6 address) and PORT (1..65535) name the client a
+ * proxy speaks for, in any order; other names, and a PORT that does not
+ * parse, are ignored.  Without a valid ADDR the command fails and the
+ * origin stays as it was; with one, it replaces an earlier origin.
+ */
+void
+cmd_xclient(struct pop3_session *s, char *arg)
+{
+	struct net_origin o = { "", "" };
+	char origin[NET_ORIGIN_LOG_MAX];
+	char *save = NULL;
+
+	for (char *p = strtok_r(arg, " ", &save); p != NULL;
+	    p = strtok_r(NULL, " ", &save)) {
+		if (strncasecmp(p, "ADDR=", 5) == 0)
+			(void)net_addr_canonical(p + 5, o.addr);
+		else if (strncasecmp(p, "PORT=", 5) == 0)
+			(void)net_port_canonical(p + 5, o.port);
+	}
+	if (*o.addr == '\0') {
+		pop3_error(s, "Invalid XCLIENT");
+		return;
+	}
+	s->origin = o;
+	log_info("pop session=%lu peer=%s%s xclient", s->id, s->peer,
+	    net_origin_log(&s->origin, origin, sizeof(origin)));
+	pop3_reply(s, "+OK");
+	pop3_done(s);
 }

@@ -1,6 +1,7 @@
 /*
  * pop3_cmd: the command table (RFC 1939, CAPA of RFC 2449, STLS of RFC
- * 2595, AUTH of RFC 5034), the TRANSACTION commands and the UPDATE state.
+ * 2595, AUTH of RFC 5034, XCLIENT for proxies), the TRANSACTION commands
+ * and the UPDATE state.
  *
  * Message numbers are positions in the session's snapshot of INBOX;
  * unique-ids are "UIDVALIDITY.UID", the same pair IMAP gives, so they stay
@@ -39,7 +40,9 @@ struct pop3_retr {
 	long lines_left;            /* TOP: body lines still to send; -1 all */
 };
 
-enum { ST_AUTHZ = 1, ST_TRANS = 2 };
+/* ST_PROXY: a command for proxies, never in CAPA; outside its states it
+ * is an unknown command, as it is to everyone but a proxy. */
+enum { ST_AUTHZ = 1, ST_TRANS = 2, ST_PROXY = 4 };
 
 struct pop3_cmd {
 	const char *name;
@@ -415,6 +418,7 @@ static const struct pop3_cmd pop3_cmds[] = {
 	{ "APOP", cmd_apop, ST_AUTHZ },
 	{ "AUTH", cmd_auth, ST_AUTHZ },
 	{ "STLS", cmd_stls, ST_AUTHZ },
+	{ "XCLIENT", cmd_xclient, ST_AUTHZ | ST_PROXY },
 	{ "STAT", cmd_stat, ST_TRANS },
 	{ "LIST", cmd_list, ST_TRANS },
 	{ "RETR", cmd_retr, ST_TRANS },
@@ -426,7 +430,8 @@ static const struct pop3_cmd pop3_cmds[] = {
 	{ NULL, NULL, 0 },
 };
 
-/* command = keyword [SP argument] (keywords are 3 or 4 letters) */
+/* command = keyword [SP argument] (keywords are 3 or 4 letters, and
+ * XCLIENT) */
 void
 pop3_command(struct pop3_session *s, char *line)
 {
@@ -441,7 +446,8 @@ pop3_command(struct pop3_session *s, char *line)
 		if (strcasecmp(c->name, line) != 0)
 			continue;
 		if (!(c->states & state)) {
-			pop3_error(s, "Command not valid in this state");
+			pop3_error(s, c->states & ST_PROXY ? "Unknown command" :
+			    "Command not valid in this state");
 			return;
 		}
 		c->fn(s, arg);

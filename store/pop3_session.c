@@ -158,13 +158,15 @@ pop3_close(struct pop3_session *s)
 void
 pop3_error(struct pop3_session *s, const char *text)
 {
+	char origin[NET_ORIGIN_LOG_MAX];
+
 	pop3_reply(s, "-ERR %s", text);
 	if (++s->errors <= s->srv->svc.cfg->pop_max_errors) {
 		pop3_done(s);
 		return;
 	}
-	log_info("pop session=%lu peer=%s closed: too many errors", s->id,
-	    s->peer);
+	log_info("pop session=%lu peer=%s%s closed: too many errors", s->id,
+	    s->peer, net_origin_log(&s->origin, origin, sizeof(origin)));
 	pop3_close(s);
 }
 
@@ -174,13 +176,15 @@ pop3_on_event(struct bufferevent *bev, short what, void *arg)
 	struct pop3_session *s = arg;
 	enum listen_event ev = listen_event(s->srv->svc.name, bev, what, s->tls,
 	    s->id, s->peer);
+	char origin[NET_ORIGIN_LOG_MAX];
 
 	if (ev == LISTEN_EV_NONE)
 		return;
 	if (ev == LISTEN_EV_IDLE && s->io != POP3_IO_CLOSING) {
 		pop3_reply(s, "-ERR Disconnected for inactivity");
-		log_info("pop session=%lu peer=%s user=%s idle timeout", s->id,
-		    s->peer, s->user ? s->user : "-");
+		log_info("pop session=%lu peer=%s%s user=%s idle timeout", s->id,
+		    s->peer, net_origin_log(&s->origin, origin, sizeof(origin)),
+		    s->user ? s->user : "-");
 		pop3_close(s);
 		return;
 	}
