@@ -1,0 +1,238 @@
+/*
+ * login: from the client's login and password to a session relayed to
+ * the user's store.
+ *
+ *   1. the login cache (mmp.authcachettl), else a bind as the user's
+ *      entry (common/dir: the login filter is local.ldap.loginfilter,
+ *      the seed's SearchFormat; unqualified logins get
+ *      local.ldap.defaultdomain)
+ *   2. the account: deleted, refused; inactive, temporary; active or
+ *      held, on
+ *   3. the user's mailHost, mapped by mmp.{imap,pop}.backends or resolved
+ *   4. backend.c logs in there for the user's mail address
+ *
+ *   wrong password, no such user   the front end's "failed", after the
+ *                                  address's penalty delay (penalty.c)
+ *   directory or store down        temporary ([UNAVAILABLE], [SYS/TEMP])
+ */
+#include <arpa/inet.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dir.h"
+#include "dns.h"
+#include "log.h"
+#include "mmp.h"
+#include "sasl_exchange.h"
+#include "xmalloc.h"
+
+static void
+wipe_free(char **p)
+{
+	if (*p != NULL) {
+		explicit_bzero(*p, strlen(*p));
+		free(*p);
+		*p = NULL;
+	}
+}
+
+static void
+login_log(const struct mmp_session *s, const char *result)
+{
+	log_info("%s session=%lu peer=%s login=%s user=%s mailhost=%s "
+	    "result=%s", mmp_proto_name(s->proto), s->id, s->peer, s->login,
+	    s->user ? s->user : "-", s->mailhost ? s->mailhost : "-", result);
+}
+
+/* Tell the front end; a session not relaying reads commands again. */
+static void
+login_finish(struct mmp_session *s, enum mmp_login_result r,
+    const char *text)
+{
+	struct mmp_server *srv = s->srv;
+
+	wipe_free(&s->pass);
+	if (r == MMP_LOGIN_OK)
+		srv->stats.logins_ok++;
+	else if (r == MMP_LOGIN_FAILED)
+		srv->stats.logins_failed++;
+	else
+		srv->stats.logins_unavailable++;
+	if (r != MMP_LOGIN_OK) {
+		s->state = MMP_PREAUTH;
+		bufferevent_enable(s->bev, EV_READ);
+	}
+	if (s->proto == MMP_IMAP)
+		mmp_imap_login_done(s, r, text);
+	else
+		mmp_pop_login_done(s, r, text);
+}
+
+static void
+login_penalty_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct mmp_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	event_free(s->timer);
+	s->timer = NULL;
+	login_finish(s, MMP_LOGIN_FAILED, "");
+}
+
+/* Wrong password or no such user: answered after the penalty. */
+static void
+login_failed(struct mmp_session *s, const char *why)
+{
+	struct timeval tv = { .tv_sec = mmp_penalty_fail(s->srv->penalty,
+	    s->peer, (long)time(NULL)) };
+
+	login_log(s, why);
+	s->timer = evtimer_new(s->srv->base, login_penalty_over, s);
+	evtimer_add(s->timer, &tv);
+}
+
+void
+mmp_login_backend_done(struct mmp_session *s, enum mmp_login_result r,
+    const char *text)
+{
+	login_log(s, r == MMP_LOGIN_OK ? "ok" : "store refused or unreachable");
+	if (r != MMP_LOGIN_OK)
+		s->srv->stats.backend_failed++;
+	login_finish(s, r, text);
+}
+
+static void
+login_on_addr(void *arg, enum dns_status st, const struct dns_addr *addr,
+    size_t n)
+{
+	struct mmp_session *s = arg;
+	const char *host;
+	int port;
+
+	s->dns_req = NULL;
+	if (st != DNS_OK || n == 0) {
+		log_warn("%s session=%lu mailhost=%s: %s", mmp_proto_name(s->proto),
+		    s->id, s->mailhost, dns_status_name(st));
+		login_finish(s, MMP_LOGIN_UNAVAILABLE, "Mailbox server unknown, "
+		    "try later");
+		return;
+	}
+	mmp_config_backend(s->srv->cfg, s->proto, s->mailhost, &host, &port);
+	mmp_backend_start(s, addr[0].text, port);
+}
+
+/* The user's store: an address, or a name to resolve. */
+static void
+login_route(struct mmp_session *s)
+{
+	const char *host;
+	int port;
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	wipe_free(&s->pass);
+	mmp_config_backend(s->srv->cfg, s->proto, s->mailhost, &host, &port);
+	if (inet_pton(AF_INET, host, &a4) == 1 ||
+	    inet_pton(AF_INET6, host, &a6) == 1) {
+		mmp_backend_start(s, host, port);
+		return;
+	}
+	s->dns_req = dns_addr(s->srv->dns, host, login_on_addr, s);
+}
+
+static void
+login_on_auth(void *arg, const struct dir_auth_result *res)
+{
+	struct mmp_session *s = arg;
+	const char *mail, *mailhost;
+
+	s->dir_req = NULL;
+	if (res->status == DIR_AUTH_FAILED) {
+		login_failed(s, dir_auth_reason_name(res->reason));
+		return;
+	}
+	if (res->status != DIR_AUTH_OK) {
+		login_log(s, dir_auth_reason_name(res->reason));
+		login_finish(s, MMP_LOGIN_UNAVAILABLE, "Directory unavailable, "
+		    "try later");
+		return;
+	}
+	switch (dir_entry_user_state(res->entry)) {
+	case DIR_USER_DELETED:
+		login_log(s, "account deleted or disabled");
+		login_finish(s, MMP_LOGIN_REFUSED, "");
+		return;
+	case DIR_USER_INACTIVE:
+		login_log(s, "account inactive");
+		login_finish(s, MMP_LOGIN_UNAVAILABLE, "Account inactive, try "
+		    "later");
+		return;
+	case DIR_USER_ACTIVE:
+	case DIR_USER_HOLD:
+		break;
+	}
+	mail = dir_entry_get(res->entry, "mail");
+	mailhost = dir_entry_get(res->entry, "mailHost");
+	if (mail == NULL || mailhost == NULL) {
+		login_log(s, "the entry has no mail or no mailHost");
+		login_finish(s, MMP_LOGIN_UNAVAILABLE, "No mailbox server for "
+		    "this account");
+		return;
+	}
+	s->user = xstrdup(mail);
+	s->mailhost = xstrdup(mailhost);
+	mmp_authcache_put(s->srv->authcache, s->login, s->pass, mail, mailhost,
+	    (long)time(NULL));
+	login_route(s);
+}
+
+void
+mmp_login_start(struct mmp_session *s, const char *login,
+    const char *password)
+{
+	const char *user, *mailhost;
+
+	s->state = MMP_LOGIN;
+	bufferevent_disable(s->bev, EV_READ);
+	free(s->login);
+	s->login = xstrdup(login);
+	free(s->user);
+	free(s->mailhost);
+	s->user = s->mailhost = NULL;
+	if (mmp_authcache_get(s->srv->authcache, login, password,
+	    (long)time(NULL), &user, &mailhost)) {
+		s->user = xstrdup(user);
+		s->mailhost = xstrdup(mailhost);
+		log_debug("%s session=%lu login=%s from the login cache",
+		    mmp_proto_name(s->proto), s->id, login);
+		login_route(s);
+		return;
+	}
+	s->pass = xstrdup(password);
+	/* The answer may come at once (the cache knows the login does not
+	 * exist); the handle is then NULL. */
+	s->dir_req = dir_authenticate(s->srv->dir, login, password,
+	    login_on_auth, s);
+}
+
+void
+mmp_login_cancel(struct mmp_session *s)
+{
+	dir_cancel(&s->dir_req);
+	dns_cancel(&s->dns_req);
+	if (s->timer != NULL) {
+		event_free(s->timer);
+		s->timer = NULL;
+	}
+	mmp_backend_cancel(s);
+	sasl_exchange_free(&s->sasl);
+	wipe_free(&s->pass);
+	free(s->login);
+	free(s->user);
+	free(s->mailhost);
+	s->login = s->user = s->mailhost = NULL;
+}

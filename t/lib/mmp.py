@@ -1,0 +1,98 @@
+"""An mmp (the IMAP/POP3 proxy) for the tests, the demo and the benchmarks.
+
+    m = Mmp(workdir, slapd=s, backends={"store1.example.com": st1, ...})
+    m.start()                  # mmp -c workdir/msg.conf -f, waits for IMAP
+    m.imap, m.pop              # (host, port)
+    m.log(); m.stop(); m.kill9()
+
+backends maps a mailHost to a Store with .imap and .pop listeners; extra
+msg.conf keys go in conf={...} and override the defaults below.
+"""
+import os
+import subprocess
+
+from suite import BUILD, Daemon, free_port, wait_port
+
+MMP_BIN = os.path.join(BUILD, "bin", "mmp")
+ADMIN = "mmp@example.com"
+ADMIN_PASSWORD = "mmp-secret"
+
+
+class Mmp:
+    def __init__(self, workdir, slapd=None, host="127.0.0.1", backends=None,
+                 conf=None, ldap_uri=None, certs=None):
+        self.workdir = str(workdir)
+        self.host = host
+        self.imap_port = free_port(host)
+        self.pop_port = free_port(host)
+        self.conf_path = os.path.join(self.workdir, "msg.conf")
+        self.log_path = os.path.join(self.workdir, "mmp.log")
+        self.daemon = None
+        imap = [f"{mh}={st.imap[0]}:{st.imap[1]}" for mh, st in (backends or {}).items()
+                if getattr(st, "imap", None)]
+        pop = [f"{mh}={st.pop[0]}:{st.pop[1]}" for mh, st in (backends or {}).items()
+               if getattr(st, "pop", None)]
+        keys = {
+            "local.hostname": "mmp.example.com",
+            "local.log.level": "info",
+            "local.ldap.uri": ldap_uri or (slapd.uri.rstrip("/") if slapd else "ldap://127.0.0.1:1"),
+            "local.ldap.basedn": "dc=example,dc=com",
+            "local.ldap.binddn": "cn=mailsrv,dc=example,dc=com",
+            "local.ldap.bindpw": "mailsrv-secret",
+            "local.ldap.timeout": "pt3s",
+            "mmp.imap.listen": f"{host}:{self.imap_port}",
+            "mmp.pop.listen": f"{host}:{self.pop_port}",
+            "mmp.imap.backends": " ".join(imap) or None,
+            "mmp.pop.backends": " ".join(pop) or None,
+            "mmp.backend.login": ADMIN,
+            "mmp.backend.password": ADMIN_PASSWORD,
+            "mmp.backend.timeout": "pt5s",
+            "mmp.plaintextmincipher": "0",
+            "mmp.badloginmaxdelay": "pt1s",
+        }
+        if certs is not None:
+            keys["local.tls.certfile"] = certs["cert"]
+            keys["local.tls.keyfile"] = certs["key"]
+        keys.update(conf or {})
+        self.keys = keys
+        os.makedirs(self.workdir, exist_ok=True)
+        self.write_conf()
+
+    def write_conf(self):
+        with open(self.conf_path, "w") as f:
+            f.write("# written by t/lib/mmp.py\n")
+            for k, v in self.keys.items():
+                if v is not None:
+                    f.write(f"{k} = {v}\n")
+
+    @property
+    def imap(self):
+        return (self.host, self.imap_port)
+
+    @property
+    def pop(self):
+        return (self.host, self.pop_port)
+
+    def start(self, timeout=10):
+        self.daemon = Daemon([MMP_BIN, "-c", self.conf_path, "-f"], self.log_path)
+        wait_port(self.host, self.imap_port, timeout, self.daemon.proc)
+        return self
+
+    def stop(self):
+        """Stop it; a sanitizer report in its log (make asan) fails the test."""
+        if self.daemon is None:
+            return None
+        daemon, self.daemon = self.daemon, None
+        return daemon.stop_checked()
+
+    def kill9(self):
+        if self.daemon is not None:
+            self.daemon.kill9()
+            self.daemon = None
+
+    def log(self):
+        return self.daemon.output() if self.daemon else open(self.log_path).read()
+
+    def check_config(self):
+        return subprocess.run([MMP_BIN, "-c", self.conf_path, "-t"],
+                              capture_output=True, text=True)
