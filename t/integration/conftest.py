@@ -96,3 +96,68 @@ def make_mta(tmp_path, slapd):
 def mta(make_mta):
     """An mta with the shipped sample configuration on 127.0.0.1."""
     return make_mta()
+
+
+# ---- the mmp in front of two stores ----
+
+MMP_ADMIN = "mmp@example.com"
+
+
+def mmp_store_conf(host):
+    """A store's keys for use behind the mmp: IMAP and POP3 listeners,
+    passwords allowed without TLS, the mmp's administrator."""
+    from suite import free_port
+    return {"service.imap.listen": f"{host}:{free_port(host)}",
+            "service.pop.listen": f"{host}:{free_port(host)}",
+            "service.imap.plaintextmincipher": "0",
+            "service.pop.plaintextmincipher": "0",
+            "store.admins": MMP_ADMIN}
+
+
+def with_endpoints(st):
+    """st.imap and st.pop from its configuration."""
+    host, port = st.keys["service.imap.listen"].rsplit(":", 1)
+    st.imap = (host, int(port))
+    host, port = st.keys["service.pop.listen"].rsplit(":", 1)
+    st.pop = (host, int(port))
+    return st
+
+
+@pytest.fixture
+def stores(make_store):
+    """store1 (127.0.0.2, alice's) and store2 (127.0.0.3, bob's), each with
+    one message in the user's INBOX."""
+    st1 = with_endpoints(make_store(name="store1", host="127.0.0.2",
+                                    conf=mmp_store_conf("127.0.0.2")))
+    st2 = with_endpoints(make_store(name="store2", host="127.0.0.3",
+                                    conf=mmp_store_conf("127.0.0.3")))
+    deliver(st1, "alice@example.com", ["for alice on store1"])
+    deliver(st2, "bob@example.com", ["for bob on store2"])
+    return st1, st2
+
+
+@pytest.fixture
+def make_mmp(tmp_path, slapd, stores):
+    """Factory for mmps (127.0.0.1) in front of `stores`; all stopped at
+    the end."""
+    from mmp import Mmp
+    made = []
+    st1, st2 = stores
+
+    def make(conf=None, start=True, **kw):
+        kw.setdefault("slapd", slapd)
+        kw.setdefault("backends", {"store1.example.com": st1,
+                                   "store2.example.com": st2})
+        m = Mmp(tmp_path / f"mmp-{len(made)}", conf=conf, **kw)
+        made.append(m)
+        return m.start() if start else m
+
+    yield make
+    for m in made:
+        m.stop()
+
+
+@pytest.fixture
+def mmp(make_mmp):
+    """An mmp with the test defaults (t/lib/mmp.py)."""
+    return make_mmp()

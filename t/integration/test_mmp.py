@@ -12,62 +12,7 @@ import time
 
 import pytest
 
-from conftest import deliver
 from suite import free_port
-
-ADMIN = "mmp@example.com"
-
-
-def store_conf(host):
-    return {"service.imap.listen": f"{host}:{free_port(host)}",
-            "service.pop.listen": f"{host}:{free_port(host)}",
-            "service.imap.plaintextmincipher": "0",
-            "service.pop.plaintextmincipher": "0",
-            "store.admins": ADMIN}
-
-
-def with_endpoints(st):
-    st.imap = tuple(st.keys["service.imap.listen"].rsplit(":", 1))
-    st.imap = (st.imap[0], int(st.imap[1]))
-    st.pop = tuple(st.keys["service.pop.listen"].rsplit(":", 1))
-    st.pop = (st.pop[0], int(st.pop[1]))
-    return st
-
-
-@pytest.fixture
-def stores(make_store):
-    st1 = with_endpoints(make_store(name="store1", host="127.0.0.2",
-                                    conf=store_conf("127.0.0.2")))
-    st2 = with_endpoints(make_store(name="store2", host="127.0.0.3",
-                                    conf=store_conf("127.0.0.3")))
-    deliver(st1, "alice@example.com", ["for alice on store1"])
-    deliver(st2, "bob@example.com", ["for bob on store2"])
-    return st1, st2
-
-
-@pytest.fixture
-def make_mmp(tmp_path, slapd, stores):
-    from mmp import Mmp
-    made = []
-    st1, st2 = stores
-
-    def make(conf=None, start=True, **kw):
-        kw.setdefault("slapd", slapd)
-        kw.setdefault("backends", {"store1.example.com": st1,
-                                   "store2.example.com": st2})
-        m = Mmp(tmp_path / f"mmp-{len(made)}", conf=conf, **kw)
-        made.append(m)
-        return m.start() if start else m
-
-    yield make
-    for m in made:
-        m.stop()
-
-
-@pytest.fixture
-def mmp(make_mmp):
-    return make_mmp()
-
 
 def imap_subjects(c):
     typ, _ = c.select("INBOX")
