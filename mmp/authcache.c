@@ -5,8 +5,10 @@
  * is kept, with a salt of its own per entry; an entry lives
  * mmp.authcachettl from the bind that proved it, and a password that does
  * not match drops it (the directory decides again).  The price, for the
- * operator to weigh: a password changed in the directory still opens the
- * old one's sessions until the entry ages out.
+ * operator to weigh: until the entry ages out, a password changed in the
+ * directory still opens sessions, and an account disabled there is not
+ * seen (the store, which looks the user up at every proxy login, still
+ * refuses a deleted one).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -12,10 +12,14 @@
  * store.admins; the user is the entry's mail address.  ID and XCLIENT let
  * the store log the real client; their answers are not needed.
  *
- *   store unreachable, slow (mmp.backend.timeout), or not speaking:
- *                             temporary, the client may retry
- *   the administrator refused: temporary for the client, an error in the
- *                             log (the configuration is wrong)
+ *   store unreachable, slow (mmp.backend.timeout, the TLS handshake
+ *   included), not speaking, or its certificate not verifying against
+ *   mmp.backend.cafile for the mailHost name:
+ *                             temporary, the client may retry; the
+ *                             reason in the log
+ *   the administrator refused (not in store.admins, or the store wants
+ *   TLS first): temporary for the client, an error in the log (the
+ *                             configuration is wrong)
  *   the store refuses the user ([IN-USE], [CONTACTADMIN], ...): its own
  *                             words go to the client
  */
@@ -112,6 +116,14 @@ back_greeting(struct mmp_session *s, const char *line)
 }
 
 static void
+back_set_timeouts(struct mmp_session *s)
+{
+	struct timeval tv = { .tv_sec = s->srv->cfg->backend_timeout };
+
+	bufferevent_set_timeouts(s->back, &tv, &tv);
+}
+
+static void
 back_starttls(struct mmp_session *s, const char *line)
 {
 	size_t discarded = 0;
@@ -129,9 +141,34 @@ back_starttls(struct mmp_session *s, const char *line)
 		free(err);
 		return;
 	}
+	/* Nothing may follow the go-ahead in plaintext; what did is gone. */
+	if (discarded > 0)
+		log_warn("%s session=%lu mailhost=%s store: starttls "
+		    "discarded=%zu bytes sent before the handshake",
+		    mmp_proto_name(s->proto), s->id, s->mailhost, discarded);
 	bufferevent_setcb(s->back, back_read, NULL, back_event, s);
+	/* The new bufferevent has no timeouts of its own: without these a
+	 * store that stalls in the handshake would hold the login for ever. */
+	back_set_timeouts(s);
 	bufferevent_enable(s->back, EV_READ | EV_WRITE);
 	back_send_login(s);
+}
+
+/* Why the store refused the administrator (NULL: it did not).  It is the
+ * mmp's configuration, never the user's doing: the client hears
+ * "unavailable", the log says what to fix. */
+static const char *
+back_admin_refusal(const struct mmp_session *s, const char *line)
+{
+	if (strstr(line, "[PRIVACYREQUIRED]") != NULL)
+		return "the store wants TLS first: set mmp.backend.starttls";
+	if (strstr(line, "[AUTHENTICATIONFAILED]") == NULL &&
+	    strstr(line, "[AUTH]") == NULL)
+		return NULL;
+	/* POP3 has no code for "TLS first": [AUTH] covers both. */
+	return s->srv->backend_tls == NULL ? "is it in the store's "
+	    "store.admins, or does the store want TLS first "
+	    "(mmp.backend.starttls)?" : "is it in the store's store.admins?";
 }
 
 /* The store's answer to the login. */
@@ -139,7 +176,7 @@ static void
 back_login_answer(struct mmp_session *s, const char *line)
 {
 	bool imap = s->proto == MMP_IMAP;
-	const char *text = imap ? line + 3 : line;
+	const char *text = imap ? line + 3 : line, *why;
 
 	if (imap ? strncmp(line, "M2 OK", 5) == 0 : strncmp(line, "+OK", 3) == 0) {
 		s->back_step = 0;
@@ -147,12 +184,10 @@ back_login_answer(struct mmp_session *s, const char *line)
 		mmp_login_backend_done(s, MMP_LOGIN_OK, text);
 		return;
 	}
-	if (strstr(line, "[AUTHENTICATIONFAILED]") != NULL ||
-	    strstr(line, "[AUTH]") != NULL) {
+	if ((why = back_admin_refusal(s, line)) != NULL) {
 		log_err("%s store at mailhost=%s refused the proxy login of "
-		    "%s: is it in the store's store.admins?",
-		    mmp_proto_name(s->proto), s->mailhost,
-		    s->srv->cfg->backend_login);
+		    "%s: %s", mmp_proto_name(s->proto), s->mailhost,
+		    s->srv->cfg->backend_login, why);
 		back_fail(s, "proxy login refused");
 		return;
 	}
@@ -211,13 +246,21 @@ static void
 back_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct mmp_session *s = arg;
+	char why[300], detail[256];
 
-	(void)bev;
 	if (what & BEV_EVENT_CONNECTED)
 		return;
-	back_fail(s, what & BEV_EVENT_TIMEOUT ? "timed out" :
-	    what & BEV_EVENT_EOF ? "closed the connection" :
-	    "connection failed");
+	if (what & BEV_EVENT_TIMEOUT)
+		snprintf(why, sizeof(why), "timed out");
+	else if (what & BEV_EVENT_EOF)
+		snprintf(why, sizeof(why), "closed the connection");
+	else {
+		/* The operator needs the reason: TLS's own (a certificate
+		 * that does not verify), else the socket's (refused). */
+		tls_error(bev, detail, sizeof(detail));
+		snprintf(why, sizeof(why), "connection failed: %s", detail);
+	}
+	back_fail(s, why);
 }
 
 static bool
@@ -246,7 +289,6 @@ back_sockaddr(const char *addr, int port, struct sockaddr_storage *ss,
 void
 mmp_backend_start(struct mmp_session *s, const char *addr, int port)
 {
-	struct timeval tv = { .tv_sec = s->srv->cfg->backend_timeout };
 	struct sockaddr_storage ss;
 	socklen_t len;
 
@@ -256,7 +298,7 @@ mmp_backend_start(struct mmp_session *s, const char *addr, int port)
 	}
 	s->back = bufferevent_socket_new(s->srv->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(s->back, back_read, NULL, back_event, s);
-	bufferevent_set_timeouts(s->back, &tv, &tv);
+	back_set_timeouts(s);
 	s->back_step = BACK_GREETING;
 	if (bufferevent_socket_connect(s->back, (struct sockaddr *)&ss,
 	    (int)len) != 0) {

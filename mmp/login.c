@@ -14,6 +14,8 @@
  *   wrong password, no such user   the front end's "failed", after the
  *                                  address's penalty delay (penalty.c)
  *   directory or store down        temporary ([UNAVAILABLE], [SYS/TEMP])
+ *   a cached route fails           the directory is asked once more (the
+ *                                  user may have moved)
  */
 #include <arpa/inet.h>
 #include <event2/bufferevent.h>
@@ -95,6 +97,29 @@ login_failed(struct mmp_session *s, const char *why)
 	evtimer_add(s->timer, &tv);
 }
 
+static void login_on_auth(void *arg, const struct dir_auth_result *res);
+
+/* A route from the login cache failed: the mailHost may have changed
+ * since (a user moved to another store, whose old store now says "not
+ * here, try later").  Ask the directory again rather than keep the user
+ * out until the entry ages; its answer replaces the entry.  Only the
+ * cached route keeps s->pass this far, so this happens once. */
+static bool
+login_retry_uncached(struct mmp_session *s, enum mmp_login_result r)
+{
+	if (r != MMP_LOGIN_UNAVAILABLE || s->pass == NULL)
+		return false;
+	log_info("%s session=%lu login=%s mailhost=%s from the login cache "
+	    "failed: asking the directory", mmp_proto_name(s->proto), s->id,
+	    s->login, s->mailhost);
+	free(s->user);
+	free(s->mailhost);
+	s->user = s->mailhost = NULL;
+	s->dir_req = dir_authenticate(s->srv->dir, s->login, s->pass,
+	    login_on_auth, s);
+	return true;
+}
+
 void
 mmp_login_backend_done(struct mmp_session *s, enum mmp_login_result r,
     const char *text)
@@ -102,6 +127,8 @@ mmp_login_backend_done(struct mmp_session *s, enum mmp_login_result r,
 	login_log(s, r == MMP_LOGIN_OK ? "ok" : "store refused or unreachable");
 	if (r != MMP_LOGIN_OK)
 		s->srv->stats.backend_failed++;
+	if (login_retry_uncached(s, r))
+		return;
 	login_finish(s, r, text);
 }
 
@@ -125,7 +152,8 @@ login_on_addr(void *arg, enum dns_status st, const struct dns_addr *addr,
 	mmp_backend_start(s, addr[0].text, port);
 }
 
-/* The user's store: an address, or a name to resolve. */
+/* The user's store: an address, or a name to resolve.  s->pass is
+ * wiped by the caller, or kept for login_retry_uncached. */
 static void
 login_route(struct mmp_session *s)
 {
@@ -134,7 +162,6 @@ login_route(struct mmp_session *s)
 	struct in6_addr a6;
 	struct in_addr a4;
 
-	wipe_free(&s->pass);
 	mmp_config_backend(s->srv->cfg, s->proto, s->mailhost, &host, &port);
 	if (inet_pton(AF_INET, host, &a4) == 1 ||
 	    inet_pton(AF_INET6, host, &a6) == 1) {
@@ -187,6 +214,7 @@ login_on_auth(void *arg, const struct dir_auth_result *res)
 	s->mailhost = xstrdup(mailhost);
 	mmp_authcache_put(s->srv->authcache, s->login, s->pass, mail, mailhost,
 	    (long)time(NULL));
+	wipe_free(&s->pass);
 	login_route(s);
 }
 
@@ -209,6 +237,7 @@ mmp_login_start(struct mmp_session *s, const char *login,
 		s->mailhost = xstrdup(mailhost);
 		log_debug("%s session=%lu login=%s from the login cache",
 		    mmp_proto_name(s->proto), s->id, login);
+		s->pass = xstrdup(password);
 		login_route(s);
 		return;
 	}

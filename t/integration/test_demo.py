@@ -1,6 +1,7 @@
-"""The README's quickstart: make demo brings up slapd and two stores,
-writes endpoints.env, delivers as printed, and stops everything on
-SIGTERM."""
+"""The README's quickstart: make demo brings up slapd, two stores, the
+relays and the mmp, writes endpoints.env, delivers as printed, reads the
+mail back as printed (from the store, and through the mmp), and stops
+everything on SIGTERM."""
 import os
 import signal
 import subprocess
@@ -21,7 +22,9 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
                DEMO_IMAPS_PORT=str(free_port("127.0.0.2")),
                DEMO_POP_PORT=str(free_port("127.0.0.2")),
                DEMO_POPS_PORT=str(free_port("127.0.0.2")),
-               DEMO_SMTP_PORT=str(free_port()), DEMO_SUBMIT_PORT=str(free_port()))
+               DEMO_SMTP_PORT=str(free_port()), DEMO_SUBMIT_PORT=str(free_port()),
+               DEMO_MMP_IMAP_PORT=str(free_port()), DEMO_MMP_IMAPS_PORT=str(free_port()),
+               DEMO_MMP_POP_PORT=str(free_port()), DEMO_MMP_POPS_PORT=str(free_port()))
     out = open(tmp_path / "demo.out", "wb")
     proc = subprocess.Popen([os.path.join(ROOT, "conf", "demo", "run"), BUILD],
                             stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -36,7 +39,8 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
                            "DEMO_PASS1", "DEMO_USER2", "DEMO_PASS2", "IMAP_STORE1",
                            "IMAPS_STORE1", "IMAP_STORE2", "IMAPS_STORE2",
                            "POP_STORE1", "POPS_STORE1", "POP_STORE2", "POPS_STORE2",
-                           "SMTP_INBOUND", "SUBMIT_OUTBOUND"}
+                           "SMTP_INBOUND", "SUBMIT_OUTBOUND", "IMAP_MMP",
+                           "IMAPS_MMP", "POP_MMP", "POPS_MMP"}
         for n, store in (("1", "STORE1"), ("2", "STORE2")):
             host, port = ep[f"LMTP_{store}"].split(":")
             r = subprocess.run(["swaks", "--protocol", "LMTP", "--server", host,
@@ -51,9 +55,11 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
         assert len(landed) == 2
         for path in landed:
             assert os.path.isfile(os.path.join(ROOT, path) if not os.path.isabs(path) else path)
-        # ... and the curl line it printed reads it over IMAPS.
+        # ... and the curl lines it printed read them: alice's over IMAPS
+        # and POP3S from her store, then alice's and bob's through the mmp.
         curl = [l.strip() for l in printed.splitlines() if l.strip().startswith("curl ")]
-        assert len(curl) == 2           # IMAPS, then POP3S
+        assert len(curl) == 4
+        assert ep["IMAPS_MMP"] in curl[2] and ep["POPS_MMP"] in curl[3]
         for line in curl:
             r = subprocess.run(line, shell=True, capture_output=True, cwd=ROOT,
                                timeout=30)

@@ -3,6 +3,9 @@
     m = Mmp(workdir, slapd=s, backends={"store1.example.com": st1, ...})
     m.start()                  # mmp -c workdir/msg.conf -f, waits for IMAP
     m.imap, m.pop              # (host, port)
+    m.imaps, m.pops, m.admin   # (host, port) of mmp.imap.tlslisten,
+                               # mmp.pop.tlslisten, mmp.admin.listen (the
+                               # first one given), None when not set
     m.log(); m.stop(); m.kill9()
 
 backends maps a mailHost to a Store with .imap and .pop listeners; extra
@@ -67,15 +70,35 @@ class Mmp:
 
     @property
     def imap(self):
-        return (self.host, self.imap_port)
+        return self._endpoint("mmp.imap.listen")
 
     @property
     def pop(self):
-        return (self.host, self.pop_port)
+        return self._endpoint("mmp.pop.listen")
+
+    def _endpoint(self, key):
+        """The first host:port of a listener key, or None."""
+        value = self.keys.get(key)
+        if not value:
+            return None
+        host, port = value.split()[0].rsplit(":", 1)
+        return (host, int(port))
+
+    @property
+    def imaps(self):
+        return self._endpoint("mmp.imap.tlslisten")
+
+    @property
+    def pops(self):
+        return self._endpoint("mmp.pop.tlslisten")
+
+    @property
+    def admin(self):
+        return self._endpoint("mmp.admin.listen")
 
     def start(self, timeout=10):
         self.daemon = Daemon([MMP_BIN, "-c", self.conf_path, "-f"], self.log_path)
-        wait_port(self.host, self.imap_port, timeout, self.daemon.proc)
+        wait_port(*self.imap, timeout, self.daemon.proc)
         return self
 
     def stop(self):
