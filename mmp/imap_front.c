@@ -66,6 +66,27 @@ imap_error(struct mmp_session *s, const char *tagged_text)
 
 /* ---- reading one command ---- */
 
+/* tag = 1*<any ASTRING-CHAR except "+">, followed by SP: from the start
+ * of text (len bytes) into s->tag; false (and no tag) when there is none. */
+static bool
+imap_take_tag(struct mmp_session *s, const char *text, size_t len)
+{
+	const char *sp = memchr(text, ' ', len);
+	size_t taglen = sp ? (size_t)(sp - text) : 0;
+
+	*s->tag = '\0';
+	for (size_t i = 0; i < taglen; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c <= ' ' || c >= 127 || strchr("+(){%*\"\\]", c) != NULL)
+			return false;
+	}
+	if (taglen == 0 || taglen >= sizeof(s->tag))
+		return false;
+	memcpy(s->tag, text, taglen);
+	s->tag[taglen] = '\0';
+	return true;
+}
+
 static void
 imap_command_reset(struct mmp_session *s)
 {
@@ -95,14 +116,17 @@ imap_literal_begin(struct mmp_session *s, unsigned long long n, bool sync)
 {
 	size_t cap = (size_t)s->srv->cfg->max_line;
 
-	*s->tag = '\0';
 	if (n > cap || s->cmdlen + 2 + n > cap) {
-		imap_command_reset(s);
 		if (!sync) {
+			imap_command_reset(s);
 			mmp_reply(s, "* BYE [TOOBIG] Literal too large");
 			mmp_close_after_reply(s);
 			return false;
 		}
+		/* The client waits for "+" or for the end of its command:
+		 * only a tagged answer tells it the command is over. */
+		imap_take_tag(s, s->cmd, s->cmdlen);
+		imap_command_reset(s);
 		return imap_error(s, "[TOOBIG] Literal too large");
 	}
 	memcpy(s->cmd + s->cmdlen, "\r\n", 2);
@@ -121,7 +145,9 @@ imap_take_line(struct mmp_session *s, size_t len, bool *stop)
 	unsigned long long n;
 	bool sync;
 
-	if (s->cmdlen + len + 2 > cap) {
+	/* Room for the CRLF before a literal is checked when one is
+	 * announced: a final line may fill the command up to the cap. */
+	if (s->cmdlen + len > cap) {
 		imap_command_reset(s);
 		*s->tag = '\0';
 		*stop = !imap_error(s, "[TOOBIG] Command too long");
@@ -235,27 +261,22 @@ cmd_login(struct mmp_session *s, struct imap_arg *args)
 static void
 imap_auth_advance(struct mmp_session *s, const char *b64)
 {
-	const struct sasl_creds *c;
 	const char *challenge;
 
-	switch (sasl_exchange_step(s->sasl, b64, &challenge)) {
-	case SASL_NEED_MORE:
+	switch (mmp_sasl_step(s, b64, &challenge)) {
+	case MMP_SASL_CHALLENGE:
 		mmp_reply(s, "+ %s", challenge);
-		return;
-	case SASL_MALFORMED:
-		sasl_exchange_free(&s->sasl);
-		imap_error(s, "Malformed authentication response");
-		return;
-	case SASL_GOT_CREDS:
 		break;
-	}
-	c = sasl_exchange_creds(s->sasl);
-	if (*c->authz != '\0')
+	case MMP_SASL_MALFORMED:
+		imap_error(s, "Malformed authentication response");
+		break;
+	case MMP_SASL_AUTHZ:
 		imap_tagged(s, "NO [AUTHORIZATIONFAILED] Acting for another "
 		    "user is not allowed here");
-	else
-		mmp_login_start(s, c->authc, c->pass);
-	sasl_exchange_free(&s->sasl);
+		break;
+	case MMP_SASL_LOGIN:
+		break;
+	}
 }
 
 static void
@@ -303,15 +324,11 @@ static const struct {
 static bool
 imap_split(struct mmp_session *s, char **cmd, char **rest)
 {
-	char *text = s->cmd, *sp = strchr(text, ' ');
-	size_t taglen = sp ? (size_t)(sp - text) : strlen(text);
+	char *sp;
 
-	*s->tag = '\0';
-	if (sp == NULL || taglen == 0 || taglen >= sizeof(s->tag) ||
-	    strcspn(text, "+(){%*\"\\]") < taglen)
+	if (!imap_take_tag(s, s->cmd, strlen(s->cmd)))
 		return false;
-	memcpy(s->tag, text, taglen);
-	s->tag[taglen] = '\0';
+	sp = strchr(s->cmd, ' ');
 	*cmd = sp + 1;
 	*rest = strchr(*cmd, ' ');
 	if (*rest != NULL)

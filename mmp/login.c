@@ -218,6 +218,33 @@ login_on_auth(void *arg, const struct dir_auth_result *res)
 	login_route(s);
 }
 
+enum mmp_sasl_result
+mmp_sasl_step(struct mmp_session *s, const char *b64, const char **challenge)
+{
+	struct sasl_exchange *x;
+	const struct sasl_creds *c;
+
+	switch (sasl_exchange_step(s->sasl, b64, challenge)) {
+	case SASL_NEED_MORE:
+		return MMP_SASL_CHALLENGE;
+	case SASL_MALFORMED:
+		sasl_exchange_free(&s->sasl);
+		return MMP_SASL_MALFORMED;
+	case SASL_GOT_CREDS:
+		break;
+	}
+	/* Off the session first: the login may end at once and the session
+	 * go on to its next command. */
+	x = s->sasl;
+	s->sasl = NULL;
+	c = sasl_exchange_creds(x);
+	bool other = *c->authz != '\0';
+	if (!other)
+		mmp_login_start(s, c->authc, c->pass);
+	sasl_exchange_free(&x);
+	return other ? MMP_SASL_AUTHZ : MMP_SASL_LOGIN;
+}
+
 void
 mmp_login_start(struct mmp_session *s, const char *login,
     const char *password)

@@ -203,6 +203,7 @@ struct mmp_session {
 	struct bufferevent *bev;            /* the client */
 	struct bufferevent *back;           /* the store, once connecting */
 	bool tls, starttls;
+	bool peer_eof;                      /* the client shut down its side */
 	char peer[INET6_ADDRSTRLEN];
 	int peer_port;
 	struct sockaddr_storage peer_sa;
@@ -245,7 +246,8 @@ bool mmp_plaintext_ok(const struct mmp_session *s);
 /* STARTTLS/STLS: the go-ahead was queued; switch once it is out. */
 void mmp_session_starttls(struct mmp_session *s);
 
-/* Front ends: one line (or assembled IMAP command) before login. */
+/* Front ends: one line (or assembled IMAP command) before login; a POP3
+ * line is NULL when it was over mmp.maxlinelength. */
 void mmp_imap_greet(struct mmp_session *s);
 /* Assemble one IMAP command (lines and literals) in s->cmd; false when
  * more input is needed or the session ended. */
@@ -262,6 +264,18 @@ enum mmp_login_result {
 	MMP_LOGIN_UNAVAILABLE,      /* directory or store down: try later */
 	MMP_LOGIN_STORE_NO,         /* the store said no; reply holds why */
 };
+/* One step of AUTHENTICATE / AUTH (s->sasl): b64 is the initial response
+ * (or NULL), then each response line.  On MMP_SASL_LOGIN the login has
+ * started (mmp_login_start); on the others the exchange is over but for
+ * MMP_SASL_CHALLENGE, whose *challenge goes to the client. */
+enum mmp_sasl_result {
+	MMP_SASL_CHALLENGE,
+	MMP_SASL_LOGIN,
+	MMP_SASL_MALFORMED,
+	MMP_SASL_AUTHZ,             /* acting for another user: refused */
+};
+enum mmp_sasl_result mmp_sasl_step(struct mmp_session *s, const char *b64,
+    const char **challenge);
 /* Check login/password and connect the user to the store; the front
  * end's mmp_*_login_done is called with the result (maybe at once). */
 void mmp_login_start(struct mmp_session *s, const char *login,

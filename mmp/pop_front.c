@@ -124,27 +124,22 @@ cmd_pass(struct mmp_session *s, char *arg)
 static void
 pop_auth_advance(struct mmp_session *s, const char *b64)
 {
-	const struct sasl_creds *c;
 	const char *challenge;
 
-	switch (sasl_exchange_step(s->sasl, b64, &challenge)) {
-	case SASL_NEED_MORE:
+	switch (mmp_sasl_step(s, b64, &challenge)) {
+	case MMP_SASL_CHALLENGE:
 		mmp_reply(s, "+ %s", challenge);
-		return;
-	case SASL_MALFORMED:
-		sasl_exchange_free(&s->sasl);
-		pop_error(s, "Malformed authentication response");
-		return;
-	case SASL_GOT_CREDS:
 		break;
-	}
-	c = sasl_exchange_creds(s->sasl);
-	if (*c->authz != '\0')
+	case MMP_SASL_MALFORMED:
+		pop_error(s, "Malformed authentication response");
+		break;
+	case MMP_SASL_AUTHZ:
 		mmp_reply(s, "-ERR [AUTH] Acting for another user is not "
 		    "allowed here");
-	else
-		mmp_login_start(s, c->authc, c->pass);
-	sasl_exchange_free(&s->sasl);
+		break;
+	case MMP_SASL_LOGIN:
+		break;
+	}
 }
 
 static void
@@ -192,11 +187,17 @@ static const struct {
 	{ "AUTH", cmd_auth },
 };
 
+/* One line before login; NULL when the line was over mmp.maxlinelength
+ * (session.c skipped it): a protocol error like any other. */
 void
 mmp_pop_line(struct mmp_session *s, char *line)
 {
 	char *arg;
 
+	if (line == NULL) {
+		pop_error(s, "Line too long");
+		return;
+	}
 	if (s->sasl != NULL) {
 		if (strcmp(line, "*") == 0) {
 			sasl_exchange_free(&s->sasl);

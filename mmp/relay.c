@@ -5,18 +5,24 @@
  * read until the slower one has taken half of it (back-pressure, so a
  * large FETCH to a slow phone costs the mmp a bounded buffer).
  *
- * The client going away ends both connections at once.  The store going
- * away (its LOGOUT, its idle timeout, its shutdown) lets what it said
- * reach the client first, then closes.  A client silent for
+ * The client going away ends both connections at once.  A client that
+ * only shuts down its side (nc -N, scripts: "LOGOUT" and end of input)
+ * still gets the store's answers to what it sent; the session ends when
+ * the store does, or after RELAY_LINGER_SECS of the store's silence.  The
+ * store going away (its LOGOUT, its idle timeout, its shutdown) lets what
+ * it said reach the client first, then closes.  A client silent for
  * mmp.{imap,pop}.idletimeout is closed (the store has its own timer).
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "listen.h"
 #include "log.h"
 #include "mmp.h"
 #include "tls.h"
+
+#define RELAY_LINGER_SECS 10
 
 static bool
 relay_full(struct bufferevent *to)
@@ -78,8 +84,20 @@ relay_back_write(struct bufferevent *bev, void *arg)
 {
 	struct mmp_session *s = arg;
 
-	if (s->state != MMP_CLOSING && !relay_full(bev))
+	if (s->state != MMP_CLOSING && !s->peer_eof && !relay_full(bev))
 		bufferevent_enable(s->bev, EV_READ);
+}
+
+/* The client sent all it will send: the store's answers still go to it,
+ * until the store ends or falls silent. */
+static void
+relay_client_done_sending(struct mmp_session *s)
+{
+	struct timeval linger = { .tv_sec = RELAY_LINGER_SECS };
+
+	s->peer_eof = true;
+	bufferevent_disable(s->bev, EV_READ);
+	bufferevent_set_timeouts(s->back, &linger, NULL);
 }
 
 static void
@@ -87,12 +105,20 @@ relay_client_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct mmp_session *s = arg;
 
-	(void)bev;
-	if (what & BEV_EVENT_CONNECTED)
+	switch (listen_event(mmp_proto_name(s->proto), bev, what, s->tls,
+	    s->id, s->peer)) {
+	case LISTEN_EV_NONE:
 		return;
-	if ((what & BEV_EVENT_TIMEOUT) && !(what & BEV_EVENT_WRITING))
+	case LISTEN_EV_EOF:
+		relay_client_done_sending(s);
+		return;
+	case LISTEN_EV_IDLE:
 		log_info("%s session=%lu user=%s idle for too long",
 		    mmp_proto_name(s->proto), s->id, s->user);
+		break;
+	case LISTEN_EV_GONE:
+		break;
+	}
 	mmp_session_free(s);
 }
 
@@ -132,4 +158,6 @@ mmp_relay_start(struct mmp_session *s)
 	relay_move(s->back, s->bev);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	bufferevent_enable(s->back, EV_READ | EV_WRITE);
+	if (s->peer_eof)
+		relay_client_done_sending(s);
 }

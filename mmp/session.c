@@ -5,8 +5,10 @@
  *                 balancers of mmp.proxyprotocolfrom) the PROXY header,
  *                 then mmp.maxsessionsperclient on the real address
  *   before login  lines of at most mmp.maxlinelength (IMAP: literals
- *                 included), handed to the front end; idle for
- *                 mmp.preauthtimeout: BYE
+ *                 included), handed to the front end, read only while
+ *                 the answers go out; idle for mmp.preauthtimeout: BYE;
+ *                 the client's end of input: what it sent is answered,
+ *                 then close
  *   login         nothing is read: what the client pipelined after its
  *                 login waits, and goes to the store once relaying
  *   relay         relay.c, with mmp.{imap,pop}.idletimeout
@@ -71,6 +73,19 @@ session_count_peer(const struct mmp_server *srv, const char *peer)
 	return n;
 }
 
+/* Before login, the client is read only while its answers go out:
+ * commands wait in the socket, not in our memory, when the client sends
+ * and does not read (the loop below stops at a full output).  Two lines'
+ * worth is enough for net_readline to finish or skip any line.  The cap
+ * stays harmlessly in relay, which moves all input at each read. */
+static void
+session_set_watermarks(struct mmp_session *s)
+{
+	bufferevent_setwatermark(s->bev, EV_WRITE, NET_OUTPUT_HIGHWATER / 2, 0);
+	bufferevent_setwatermark(s->bev, EV_READ, 0,
+	    2 * ((size_t)s->srv->cfg->max_line + 2));
+}
+
 static void
 session_set_timeout(struct mmp_session *s, int seconds)
 {
@@ -119,7 +134,7 @@ session_begin(struct mmp_server *srv, const struct mmp_accept *acc,
 	s->bev = acc->tls ? tls_server_accept(srv->tls, srv->base, p->fd) :
 	    bufferevent_socket_new(srv->base, p->fd, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(s->bev, session_read, session_write, session_event, s);
-	bufferevent_setwatermark(s->bev, EV_WRITE, NET_OUTPUT_HIGHWATER / 2, 0);
+	session_set_watermarks(s);
 	session_set_timeout(s, srv->cfg->preauth_timeout);
 	session_link(srv, s);
 	srv->stats.accepted++;
@@ -244,7 +259,7 @@ session_switch_tls(struct mmp_session *s)
 	}
 	s->tls = true;
 	bufferevent_setcb(s->bev, session_read, session_write, session_event, s);
-	bufferevent_setwatermark(s->bev, EV_WRITE, NET_OUTPUT_HIGHWATER / 2, 0);
+	session_set_watermarks(s);
 	session_set_timeout(s, s->srv->cfg->preauth_timeout);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
@@ -273,13 +288,20 @@ session_read_lines(struct mmp_session *s)
 		    (size_t)s->srv->cfg->max_line, &len);
 		if (st == NET_LINE_MORE)
 			return;
-		if (st == NET_LINE_TOOLONG)
-			mmp_reply(s, "-ERR Line too long");
-		else
-			mmp_pop_line(s, s->linebuf);
+		/* NULL: the line was too long (an error that counts). */
+		mmp_pop_line(s, st == NET_LINE_TOOLONG ? NULL : s->linebuf);
 	}
 }
 
+/* The client has shut down its side, before login: once what it sent
+ * is answered, the session ends. */
+static bool
+session_input_ended(const struct mmp_session *s)
+{
+	return s->peer_eof && s->state == MMP_PREAUTH && !s->starttls;
+}
+
+/* May free s (a client that has finished). */
 void
 mmp_session_resume(struct mmp_session *s)
 {
@@ -288,6 +310,10 @@ mmp_session_resume(struct mmp_session *s)
 	s->reading = true;
 	session_read_lines(s);
 	s->reading = false;
+	/* All it sent before its end is answered (or waits for the output
+	 * to drain: session_write comes back here). */
+	if (session_input_ended(s) && !session_output_full(s))
+		mmp_close_after_reply(s);
 }
 
 static void
@@ -321,6 +347,19 @@ session_write(struct bufferevent *bev, void *arg)
 	mmp_session_resume(s);
 }
 
+/* The client shut down its side (nc -N, scripts): what it sent is still
+ * answered, in order, then the session ends (mmp_session_resume).  A TLS
+ * switch can no longer happen. */
+static void
+session_peer_eof(struct mmp_session *s)
+{
+	s->peer_eof = true;
+	if (s->starttls)
+		mmp_close_after_reply(s);
+	else
+		mmp_session_resume(s);
+}
+
 static void
 session_event(struct bufferevent *bev, short what, void *arg)
 {
@@ -341,6 +380,8 @@ session_event(struct bufferevent *bev, short what, void *arg)
 		mmp_close_after_reply(s);
 		return;
 	case LISTEN_EV_EOF:
+		session_peer_eof(s);
+		return;
 	case LISTEN_EV_GONE:
 		mmp_session_free(s);
 		return;
@@ -360,6 +401,8 @@ mmp_drain(struct mmp_server *srv)
 		next = s->next;
 		if (s->state == MMP_RELAY || s->state == MMP_CLOSING)
 			continue;
+		/* A login in flight must not bring the session back. */
+		mmp_login_cancel(s);
 		mmp_reply(s, s->proto == MMP_IMAP ? "* BYE Server shutting down" :
 		    "-ERR [SYS/TEMP] Server shutting down");
 		mmp_close_after_reply(s);

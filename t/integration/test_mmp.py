@@ -55,6 +55,17 @@ def test_imap_authenticate_plain_and_pipelining(mmp):
     assert "a OK [CAPABILITY" in replies
     assert "* 1 EXISTS" in replies and "b OK [READ-WRITE]" in replies
     assert "c OK" in replies
+    # The same, with the client's side shut down after its last command
+    # (nc -N): every answer still comes.
+    s = socket.create_connection(mmp.imap)
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b'a LOGIN alice@example.com alice-secret\r\nb SELECT INBOX\r\n'
+              b"c LOGOUT\r\n")
+    s.shutdown(socket.SHUT_WR)
+    replies = f.read().decode()
+    assert "a OK" in replies and "b OK [READ-WRITE]" in replies
+    assert "c OK" in replies
 
 
 def test_pop3_through_the_mmp(mmp):
