@@ -274,3 +274,10 @@ net_origin_log(const struct net_origin *o, char *buf, size_t len)
 	    *o->port ? " client_port=" : "", o->port);
 	return buf;
 }
+
+void
+net_vline(struct evbuffer *out, const char *fmt, va_list ap)
+{
+	evbuffer_add_vprintf(out, fmt, ap);
+	evbuffer_add(out, "\r\n", 2);
+}

@@ -10,6 +10,7 @@
 #ifndef COMMON_NET_H
 #define COMMON_NET_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -55,6 +56,11 @@ struct net_line {
 	char tail[NET_LINE_TAIL + 1];
 	size_t taillen;
 };
+
+/* Append a protocol line, fmt's text and CRLF, to out: every reply of
+ * every line protocol goes through here. */
+void net_vline(struct evbuffer *out, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* Take one line out of in.  buf has room for cap bytes plus a NUL. */
 enum net_line_status net_readline(struct net_line *st, struct evbuffer *in,

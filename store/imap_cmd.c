@@ -125,9 +125,8 @@ imap_finish(struct imap_session *s, const char *fmt, ...)
 
 	evbuffer_add_printf(imap_out(s), "%s ", s->tag);
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(imap_out(s), fmt, ap);
+	net_vline(imap_out(s), fmt, ap);
 	va_end(ap);
-	evbuffer_add(imap_out(s), "\r\n", 2);
 	imap_done(s);
 }
 

@@ -55,9 +55,8 @@ imap_reply(struct imap_session *s, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(imap_out(s), fmt, ap);
+	net_vline(imap_out(s), fmt, ap);
 	va_end(ap);
-	evbuffer_add(imap_out(s), "\r\n", 2);
 }
 
 void
@@ -67,9 +66,8 @@ imap_tagged(struct imap_session *s, const char *fmt, ...)
 
 	evbuffer_add_printf(imap_out(s), "%s ", s->tag);
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(imap_out(s), fmt, ap);
+	net_vline(imap_out(s), fmt, ap);
 	va_end(ap);
-	evbuffer_add(imap_out(s), "\r\n", 2);
 }
 
 static void

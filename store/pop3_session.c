@@ -44,9 +44,8 @@ pop3_reply(struct pop3_session *s, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(pop3_out(s), fmt, ap);
+	net_vline(pop3_out(s), fmt, ap);
 	va_end(ap);
-	evbuffer_add(pop3_out(s), "\r\n", 2);
 }
 
 bool
