@@ -10,7 +10,8 @@ pkgs="build-essential pkg-config libevent-dev libldap-dev liblmdb-dev
       python3-lmdb curl openssl isync fetchmail
       lmdb-utils postfix procps"
 if [ -n "$BENCH" ]; then
-    pkgs="$pkgs dovecot-core dovecot-lmtpd dovecot-imapd dovecot-pop3d"
+    pkgs="$pkgs dovecot-core dovecot-lmtpd dovecot-imapd dovecot-pop3d
+          nginx-light libnginx-mod-mail"
 fi
 missing=
 for p in $pkgs; do
