@@ -145,6 +145,6 @@ clean:
 	rm -rf build build-asan run
 
 -include $(COMMON_OBJ:.o=.d) $(STORE_OBJ:.o=.d) $(MTA_OBJ:.o=.d) \
-  $(JOBCTL_OBJ:.o=.d) $(MTA_MAINS:%.c=$(BUILD)/obj/%.d) \
+  $(JOBCTL_OBJ:.o=.d) $(MMP_OBJ:.o=.d) $(MTA_MAINS:%.c=$(BUILD)/obj/%.d) \
   $(BUILD)/obj/jobctl/main.d \
   $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d)

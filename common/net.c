@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/listener.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "xmalloc.h"
 
 /* What a listener calls back; kept on a list so that a listener freed
@@ -23,10 +25,42 @@ struct net_accept_ctx {
 	net_accept_cb *cb;
 	void *arg;
 	struct evconnlistener *listener;
+	struct event *pause;            /* after an accept error: resume */
 	struct net_accept_ctx *next;
 };
 
+/* How long a listener rests after accept() failed for want of resources
+ * (EMFILE, ENFILE, ENOBUFS): libevent would otherwise call it again at
+ * once, for ever, while the connection waits in the backlog. */
+#define NET_ACCEPT_PAUSE_MS 200
+
 static struct net_accept_ctx *net_contexts;
+
+static void
+net_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_accept_ctx *ctx = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(ctx->listener);
+}
+
+static void
+net_on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct net_accept_ctx *ctx = arg;
+	struct timeval tv = { 0, NET_ACCEPT_PAUSE_MS * 1000 };
+	int err = EVUTIL_SOCKET_ERROR();
+
+	log_warn("accept: %s; pausing the listener %d ms", strerror(err),
+	    NET_ACCEPT_PAUSE_MS);
+	evconnlistener_disable(l);
+	if (ctx->pause == NULL)
+		ctx->pause = evtimer_new(evconnlistener_get_base(l),
+		    net_accept_resume, ctx);
+	evtimer_add(ctx->pause, &tv);
+}
 
 bool
 net_split_hostport(const char *hostport, char *host, size_t hostlen, int *port)
@@ -111,6 +145,7 @@ net_listen(struct event_base *base, const char *hostport, net_accept_cb *cb,
 		return NULL;
 	}
 	ctx->listener = l;
+	evconnlistener_set_error_cb(l, net_on_accept_error);
 	ctx->next = net_contexts;
 	net_contexts = ctx;
 	return l;
@@ -124,6 +159,8 @@ net_listener_free(struct evconnlistener *l)
 		if ((*p)->listener == l) {
 			struct net_accept_ctx *ctx = *p;
 			*p = ctx->next;
+			if (ctx->pause != NULL)
+				event_free(ctx->pause);
 			free(ctx);
 			break;
 		}

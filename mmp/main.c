@@ -81,17 +81,26 @@ mmp_load_config(const char *path)
 	return cfg;
 }
 
-/* Thousands of idle sessions need as many descriptors as allowed. */
+/* Thousands of idle sessions need as many descriptors as allowed: two
+ * per relayed session, and some for the directory and listeners. */
 static void
-mmp_raise_fd_limit(void)
+mmp_raise_fd_limit(const struct mmp_config *cfg)
 {
+	rlim_t need = 2 * (rlim_t)cfg->max_sessions + 64;
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
 			log_warn("setrlimit(RLIMIT_NOFILE): %s", strerror(errno));
 	}
+	if (rl.rlim_cur < need)
+		log_warn("open files limited to %llu: mmp.maxsessions %d needs "
+		    "%llu (raise the hard limit, or lower mmp.maxsessions)",
+		    (unsigned long long)rl.rlim_cur, cfg->max_sessions,
+		    (unsigned long long)need);
 }
 
 static struct tls_ctx *
@@ -202,7 +211,7 @@ mmp_serve(bool foreground)
 	srv->base = event_base_new();
 	srv->tls = local_tls_server(&srv->cfg->local);
 	srv->backend_tls = mmp_backend_tls(srv->cfg);
-	mmp_raise_fd_limit();
+	mmp_raise_fd_limit(srv->cfg);
 	mmp_start_listening(foreground);
 	if (!proc_drop_privileges(srv->cfg->local.run_user, NULL, &err))
 		log_fatal("%s", err);

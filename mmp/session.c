@@ -62,16 +62,6 @@ mmp_plaintext_ok(const struct mmp_session *s)
 	return min == 0 || (s->tls && tls_cipher_at_least(s->bev, min));
 }
 
-static int
-session_count_peer(const struct mmp_server *srv, const char *peer)
-{
-	int n = 0;
-
-	for (const struct mmp_session *o = srv->sessions; o; o = o->next)
-		n += strcmp(o->peer, peer) == 0;
-	return n;
-}
-
 /* Before login, the client is read only while its answers go out:
  * commands wait in the socket, not in our memory, when the client sends
  * and does not read (the loop below stops at a full output).  Two lines'
@@ -113,6 +103,7 @@ session_link(struct mmp_server *srv, struct mmp_session *s)
 		srv->sessions->prev = s;
 	srv->sessions = s;
 	srv->nsessions++;
+	mmp_peer_count_add(srv, s->peer, 1);
 }
 
 /* A connection that passed the checks: its session starts. */
@@ -176,7 +167,7 @@ mmp_session_admit(struct mmp_server *srv, const struct mmp_accept *acc,
 		refuse(acc, p->fd, "Access denied");
 		return;
 	}
-	if (session_count_peer(srv, p->addr) >= srv->cfg->max_per_client) {
+	if (mmp_peer_count(srv, p->addr) >= srv->cfg->max_per_client) {
 		log_info("%s peer=%s refused: too many sessions from it",
 		    mmp_proto_name(acc->proto), p->addr);
 		srv->stats.refused++;
@@ -222,6 +213,7 @@ mmp_session_free(struct mmp_session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	srv->nsessions--;
+	mmp_peer_count_add(srv, s->peer, -1);
 	log_info("%s session=%lu peer=%s closed", mmp_proto_name(s->proto),
 	    s->id, s->peer);
 	free(s->linebuf);

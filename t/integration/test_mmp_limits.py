@@ -567,3 +567,27 @@ def test_five_thousand_idle_sessions(make_mmp):
             s.close()
         resource.setrlimit(resource.RLIMIT_NOFILE,
                            (soft, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+
+def test_out_of_descriptors_pauses_then_serves(make_mmp):
+    """With its open files used up, the mmp rests its listener (no busy
+    loop on accept), says so once per pause, and serves again once
+    sessions end."""
+    from mmp import MMP_BIN
+    from suite import Daemon, wait_port
+    m = make_mmp(start=False)
+    m.daemon = Daemon(["prlimit", "--nofile=48:48", MMP_BIN, "-c", m.conf_path,
+                       "-f"], m.log_path)
+    wait_port(*m.imap, 10, m.daemon.proc)
+    held = []
+    for _ in range(60):
+        held.append(socket.create_connection(m.imap, timeout=5))
+    time.sleep(1)
+    assert "accept: Too many open files; pausing the listener" in m.log()
+    assert "open files limited to 48" in m.log()
+    for c in held:
+        c.close()
+    c = socket.create_connection(m.imap, timeout=5)
+    c.settimeout(5)
+    assert c.recv(100).startswith(b"* OK")
+    c.close()
