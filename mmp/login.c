@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "authcache.h"
 #include "dir.h"
 #include "dns.h"
 #include "log.h"
@@ -212,7 +213,7 @@ login_on_auth(void *arg, const struct dir_auth_result *res)
 	}
 	s->user = xstrdup(mail);
 	s->mailhost = xstrdup(mailhost);
-	mmp_authcache_put(s->srv->authcache, s->login, s->pass, mail, mailhost,
+	authcache_put(s->srv->authcache, s->login, s->pass, mail, mailhost,
 	    (long)time(NULL));
 	wipe_free(&s->pass);
 	login_route(s);
@@ -258,7 +259,7 @@ mmp_login_start(struct mmp_session *s, const char *login,
 	free(s->user);
 	free(s->mailhost);
 	s->user = s->mailhost = NULL;
-	if (mmp_authcache_get(s->srv->authcache, login, password,
+	if (authcache_get(s->srv->authcache, login, password,
 	    (long)time(NULL), &user, &mailhost)) {
 		s->user = xstrdup(user);
 		s->mailhost = xstrdup(mailhost);

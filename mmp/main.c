@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "authcache.h"
 #include "dir.h"
 #include "dns.h"
 #include "local.h"
@@ -194,7 +195,7 @@ mmp_open_services(struct mmp_server *srv)
 	srv->penalty = mmp_penalty_new(cfg->bad_login_max_delay,
 	    cfg->bad_login_window);
 	if (cfg->auth_cache_ttl > 0)
-		srv->authcache = mmp_authcache_new(cfg->auth_cache_ttl,
+		srv->authcache = authcache_new(cfg->auth_cache_ttl,
 		    cfg->auth_cache_size);
 }
 
@@ -231,7 +232,7 @@ mmp_serve(bool foreground)
 	dir_free(&srv->dir);
 	dns_free(&srv->dns);
 	mmp_penalty_free(&srv->penalty);
-	mmp_authcache_free(&srv->authcache);
+	authcache_free(&srv->authcache);
 	tls_ctx_free(&srv->tls);
 	tls_ctx_free(&srv->backend_tls);
 	for (size_t i = 0; i < 3; i++)

@@ -16,7 +16,6 @@
  *   backend.c      the connection to the store and the proxy login there
  *   relay.c        bytes both ways with bounded buffers
  *   penalty.c      the delay before "wrong password", per client address
- *   authcache.c    recent good logins, as salted hashes
  *   access.c       allow/deny rules by address
  *   config.c       the mmp.* keys of msg.conf
  *   main.c         start-up, signals, metrics
@@ -33,6 +32,7 @@
 #include "local.h"
 #include "net.h"
 
+struct authcache;
 struct bufferevent;
 struct dir;
 struct dir_req;
@@ -110,18 +110,6 @@ void mmp_penalty_free(struct mmp_penalty **p);
 /* A failed login from addr: the seconds to wait before saying so. */
 int mmp_penalty_fail(struct mmp_penalty *p, const char *addr, long now);
 
-struct mmp_authcache;
-struct mmp_authcache *mmp_authcache_new(int ttl, size_t max);
-void mmp_authcache_free(struct mmp_authcache **c);
-/* A good login: remember a salted hash of the password with what the
- * directory said (the user's address and mailHost). */
-void mmp_authcache_put(struct mmp_authcache *c, const char *login,
-    const char *password, const char *user, const char *mailhost, long now);
-/* The user and mailHost of login when password matches a fresh entry;
- * false otherwise (a wrong password drops the entry). */
-bool mmp_authcache_get(struct mmp_authcache *c, const char *login,
-    const char *password, long now, const char **user, const char **mailhost);
-
 /* ---- the server ---- */
 
 /* What a listener accepts for. */
@@ -147,7 +135,7 @@ struct mmp_server {
 	struct dir *dir;
 	struct dns *dns;
 	struct mmp_penalty *penalty;
-	struct mmp_authcache *authcache;
+	struct authcache *authcache;
 	struct mmp_cidr *allow, *deny, *proxy_from;
 	int nallow, ndeny, nproxy_from;
 	struct evconnlistener **listeners;

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include "authcache.h"
 #include "dir.h"
 #include "sasl.h"
 #include "store.h"
@@ -23,6 +25,7 @@ struct auth_req {
 	struct dir *dir;
 	const struct store_config *cfg;
 	char *authzid;              /* proxy login: the user to act for */
+	char *admin, *admin_password;   /* proxy login, for the admin cache */
 	char *challenge, *response; /* CRAM-MD5 / APOP */
 	enum sasl_digest digest;
 	bool in_call;               /* inside auth_proxy(): don't free */
@@ -31,10 +34,52 @@ struct auth_req {
 	void *arg;
 };
 
+/*
+ * A proxy (the mmp) logs in as its administrator for every user: without
+ * this, each login would cost the directory two binds, the proxy's check
+ * of the user and ours of the administrator.  Good administrator
+ * passwords are remembered store.admincachettl (a salted hash, see
+ * common/authcache); the user acted for is looked up every time.
+ */
+static struct authcache *admin_cache;
+
+static bool
+auth_admin_cached(const struct store_config *cfg, const char *admin,
+    const char *password)
+{
+	const char *unused1, *unused2;
+
+	if (cfg->admin_cache_ttl <= 0)
+		return false;
+	if (admin_cache == NULL)
+		admin_cache = authcache_new(cfg->admin_cache_ttl, 64);
+	return authcache_get(admin_cache, admin, password, (long)time(NULL),
+	    &unused1, &unused2);
+}
+
+static void
+auth_admin_remember(const struct auth_req *a)
+{
+	if (admin_cache != NULL && a->admin != NULL)
+		authcache_put(admin_cache, a->admin, a->admin_password, "", "",
+		    (long)time(NULL));
+}
+
+static void
+wipe_free(char *s)
+{
+	if (s != NULL) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
 static void
 auth_req_free(struct auth_req *a)
 {
 	free(a->authzid);
+	free(a->admin);
+	wipe_free(a->admin_password);
 	free(a->challenge);
 	free(a->response);
 	free(a);
@@ -132,6 +177,7 @@ auth_on_answer(void *arg, const struct dir_auth_result *res)
 	}
 	if (a->authzid != NULL && (r.status == AUTH_OK ||
 	    r.status == AUTH_REFUSED)) {
+		auth_admin_remember(a);
 		auth_act_for(a);        /* the administrator's password is good */
 		return;
 	}
@@ -198,8 +244,14 @@ auth_proxy(struct dir *dir, const struct store_config *cfg, const char *admin,
 	/* Either half may be answered at once (cache): then the callback
 	 * has run and there is no handle to return. */
 	a->in_call = true;
-	struct dir_req *req = dir_authenticate(dir, admin, password,
-	    auth_on_answer, a);
+	struct dir_req *req = NULL;
+	if (auth_admin_cached(cfg, admin, password)) {
+		auth_act_for(a);
+	} else {
+		a->admin = xstrdup(admin);
+		a->admin_password = xstrdup(password);
+		req = dir_authenticate(dir, admin, password, auth_on_answer, a);
+	}
 	a->in_call = false;
 	if (a->finished) {
 		auth_req_free(a);

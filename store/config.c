@@ -58,6 +58,7 @@ static const struct conf_key store_keys[] = {
 	{ "store.defaultmailboxquota", CONF_INT, "-1", "bytes, -1 unlimited" },
 	{ "store.defaultmessagequota", CONF_INT, "-1", "messages, -1 unlimited" },
 	{ "store.admins", CONF_LIST, "", "logins allowed to act for any user (proxies)" },
+	{ "store.admincachettl", CONF_DURATION, "pt5m", "an admin's good password remembered (0: never)" },
 	{ "store.guaranteedsenders", CONF_LIST, "", "senders whose mail ignores quota" },
 	{ "store.fsyncthreads", CONF_INT, "8", "parallel fsyncs in group commit" },
 	{ "store.admin.listen", CONF_STR, "", "health and metrics (HTTP), host:port" },
@@ -182,6 +183,7 @@ config_fill(struct store_config *cfg)
 	    "service.lmtp.guaranteedlisten", NULL);
 	cfg->guaranteed_senders = conf_list(c, "store.guaranteedsenders", NULL);
 	cfg->admins = conf_list(c, "store.admins", NULL);
+	cfg->admin_cache_ttl = (int)conf_duration(c, "store.admincachettl");
 	cfg->dbdir = conf_str(c, "store.dbdir");
 	cfg->dbmapsize = conf_size(c, "store.dbmapsize");
 	cfg->quota_enforce = conf_bool(c, "store.quotaenforcement");

@@ -77,6 +77,7 @@ struct store_config {
 	int pop_plaintext_min;      /* cipher bits passwords need; 0: no TLS */
 	int pop_preauth_timeout, pop_idle_timeout;
 	char **admins;              /* store.admins: may log in for others */
+	int admin_cache_ttl;        /* store.admincachettl, seconds */
 	const char *admin_listen;   /* "" when off */
 };
 

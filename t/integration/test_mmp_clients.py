@@ -643,3 +643,26 @@ def test_sigterm_stops_at_once_when_sessions_end(make_mmp):
     relayed.logout()
     proc.wait(timeout=15)
     assert time.monotonic() - t0 < 3
+
+
+MMP_DN = "uid=mmp,ou=People,o=example.com,dc=example,dc=com"
+
+
+def test_store_remembers_the_proxy_administrator(make_mmp, own_slapd, own_stores):
+    """The store binds the mmp's administrator once per
+    store.admincachettl (default pt5m), not at every proxy login; with 0
+    it binds every time."""
+    st1, st2 = own_stores
+    m = make_mmp(slapd=own_slapd,
+                 backends={"store1.example.com": st1, "store2.example.com": st2})
+    before = binds_as(own_slapd, MMP_DN)
+    for _ in range(3):
+        assert pop_login(m)
+    assert bind_count_settles(own_slapd, MMP_DN, before + 3) == before + 1
+    st2.keys["store.admincachettl"] = "0"
+    st2.write_conf()
+    st2.restart()
+    before = binds_as(own_slapd, MMP_DN)
+    for _ in range(2):
+        assert pop_login(m)
+    assert bind_count_settles(own_slapd, MMP_DN, before + 2) == before + 2

@@ -1,13 +1,13 @@
 /*
  * agemap: a bounded table of records keyed by a string and kept in the
  * order they were last touched, so the oldest can be expired or evicted.
- * The penalty table and the login cache are both one.
+ * The mmp's penalty table and the login caches (authcache) are each one.
  *
  * A record embeds struct agemap_item as its first member; the map owns
  * inserted records and frees them with the free function it was given.
  */
-#ifndef MMP_AGEMAP_H
-#define MMP_AGEMAP_H
+#ifndef COMMON_AGEMAP_H
+#define COMMON_AGEMAP_H
 
 #include <stddef.h>
 

@@ -1,15 +1,4 @@
-/*
- * authcache: logins that succeeded lately, so that a client logging in
- * again and again (POP3 polling, a phone's many IMAP connections) does not
- * cost a directory bind each time.  Only a salted SHA-256 of the password
- * is kept, with a salt of its own per entry; an entry lives
- * mmp.authcachettl from the bind that proved it, and a password that does
- * not match drops it (the directory decides again).  The price, for the
- * operator to weigh: until the entry ages out, a password changed in the
- * directory still opens sessions, and an account disabled there is not
- * seen (the store, which looks the user up at every proxy login, still
- * refuses a deleted one).
- */
+/* authcache: logins that succeeded lately (see authcache.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +7,7 @@
 #include <openssl/rand.h>
 
 #include "agemap.h"
-#include "mmp.h"
+#include "authcache.h"
 #include "xmalloc.h"
 
 #define SALT_LEN 16
@@ -27,10 +16,10 @@ struct cache_rec {
 	struct agemap_item item;
 	unsigned char salt[SALT_LEN];
 	unsigned char hash[EVP_MAX_MD_SIZE];
-	char *login, *user, *mailhost;
+	char *login, *value1, *value2;
 };
 
-struct mmp_authcache {
+struct authcache {
 	int ttl;
 	struct agemap *map;
 };
@@ -41,16 +30,16 @@ rec_free(struct agemap_item *it)
 	struct cache_rec *r = (struct cache_rec *)it;
 
 	free(r->login);
-	free(r->user);
-	free(r->mailhost);
+	free(r->value1);
+	free(r->value2);
 	OPENSSL_cleanse(r, sizeof(*r));
 	free(r);
 }
 
-struct mmp_authcache *
-mmp_authcache_new(int ttl, size_t max)
+struct authcache *
+authcache_new(int ttl, size_t max)
 {
-	struct mmp_authcache *c = xcalloc(1, sizeof(*c));
+	struct authcache *c = xcalloc(1, sizeof(*c));
 
 	c->ttl = ttl;
 	c->map = agemap_new(max, rec_free);
@@ -73,8 +62,8 @@ salted_hash(const unsigned char salt[SALT_LEN], const char *password,
 }
 
 void
-mmp_authcache_put(struct mmp_authcache *c, const char *login,
-    const char *password, const char *user, const char *mailhost, long now)
+authcache_put(struct authcache *c, const char *login,
+    const char *password, const char *value1, const char *value2, long now)
 {
 	struct agemap_item *old;
 	struct cache_rec *r;
@@ -90,15 +79,15 @@ mmp_authcache_put(struct mmp_authcache *c, const char *login,
 		return;
 	}
 	r->login = xstrdup(login);
-	r->user = xstrdup(user);
-	r->mailhost = xstrdup(mailhost);
+	r->value1 = xstrdup(value1);
+	r->value2 = xstrdup(value2);
 	r->item.key = r->login;
 	agemap_insert(c->map, &r->item, now);
 }
 
 bool
-mmp_authcache_get(struct mmp_authcache *c, const char *login,
-    const char *password, long now, const char **user, const char **mailhost)
+authcache_get(struct authcache *c, const char *login,
+    const char *password, long now, const char **value1, const char **value2)
 {
 	unsigned char hash[EVP_MAX_MD_SIZE];
 	struct cache_rec *r;
@@ -115,15 +104,15 @@ mmp_authcache_get(struct mmp_authcache *c, const char *login,
 		agemap_drop(c->map, &r->item);
 		return false;
 	}
-	*user = r->user;
-	*mailhost = r->mailhost;
+	*value1 = r->value1;
+	*value2 = r->value2;
 	return true;
 }
 
 void
-mmp_authcache_free(struct mmp_authcache **cp)
+authcache_free(struct authcache **cp)
 {
-	struct mmp_authcache *c = *cp;
+	struct authcache *c = *cp;
 
 	if (c == NULL)
 		return;
