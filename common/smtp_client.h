@@ -72,8 +72,10 @@ bool smtp_client_connect_addr(struct smtp_client *c, const char *addr,
 
 /* Read one possibly multi-line reply. */
 bool smtp_client_read_reply(struct smtp_client *c, struct smtp_reply *r);
-/* Send one command line (CRLF added); refused (false) when it holds CR or
- * LF or passes the line cap. */
+/* One command line (CRLF added); refused (false) when it holds CR or LF
+ * or passes the line cap.  It waits in the client's buffer with the
+ * commands before it and leaves with them when a reply is read or a body
+ * sent: pipelined commands go out in one write. */
 bool smtp_client_command(struct smtp_client *c, const char *line);
 /* A command and its reply. */
 bool smtp_client_cmd_reply(struct smtp_client *c, const char *line,

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jobctl.h"
@@ -42,6 +43,8 @@ job_given_drop(struct jc_job *job, struct jc_given *g)
 	free(g->results);
 	g->entry->job = NULL;
 	*g = job->given[--job->ngiven];
+	if (job->ngiven == 0)
+		job->idle_since = time(NULL);
 }
 
 /* Settle what the job held and drop it (it is done, or it died). */
@@ -178,6 +181,7 @@ job_start(struct jobctl *jc, struct jc_channel *chan)
 
 	job->jc = jc;
 	job->chan = chan;
+	job->idle_since = time(NULL);
 	if (pipe2(to_job, O_CLOEXEC) == -1 || pipe2(from_job, O_CLOEXEC) == -1) {
 		log_err("pipe: %s", strerror(errno));
 		free(job);

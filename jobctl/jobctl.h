@@ -136,6 +136,7 @@ struct jc_job {
 	struct jc_given *given;         /* handed over, not done */
 	size_t ngiven, capgiven;
 	bool out_closed, reaped, closing_in;
+	long long idle_since;           /* when it last had nothing in hand */
 	struct jc_job *next;
 };
 
@@ -153,6 +154,10 @@ struct jobctl {
 };
 
 #define JOB_OUTSTANDING 8       /* entries a job holds at a time */
+/* A job with nothing in hand waits this long for more before its input
+ * is closed: starting a job (exec, configuration, a new connection) costs
+ * far more than delivering a message, and mail comes in bursts. */
+#define JOB_IDLE_SECS 5
 
 /* Start a job for chan; NULL (logged) when it cannot run. */
 struct jc_job *job_start(struct jobctl *jc, struct jc_channel *chan);

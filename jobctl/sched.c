@@ -3,12 +3,15 @@
  *
  * An entry is due when its retry time has come (and, for a channel with
  * `after`, that long after it was queued) and no job holds it.  Due
- * entries go to the channel's running jobs first (each holds at most
- * JOB_OUTSTANDING at a time), then to new jobs while the channel is
- * under its maxjobs (imta.cnf; 1 when unset) and its pool under
- * JOB_LIMIT (job_controller.cnf): the smaller limit wins.  Higher
+ * entries go to an idle job of the channel first, then to a new job
+ * while the channel is under its maxjobs (imta.cnf; 1 when unset) and
+ * its pool under JOB_LIMIT (job_controller.cnf): the smaller limit wins;
+ * past that to the running job with the least in hand (each holds at
+ * most JOB_OUTSTANDING at a time).  Jobs work one entry at a time, so
+ * spreading entries over jobs is what delivers them in parallel.  Higher
  * priority first (urgent, normal, non-urgent), then the oldest.  A job
- * with nothing left to do gets its input closed and ends.
+ * with nothing to do for JOB_IDLE_SECS gets its input closed and ends;
+ * so does an idle one whose pool slot another channel needs.
  *
  * Retries follow the channel's backoff for the entry's priority (the
  * seed's defaults otherwise); the last interval repeats.
@@ -64,15 +67,56 @@ sched_can_start(const struct jc_channel *c)
 	    (c->pool->limit <= 0 || c->pool->njobs < c->pool->limit);
 }
 
-/* A job of c with room, or a new one when the limits allow. */
+/* Does the job still take entries? */
+static bool
+sched_job_open(const struct jc_job *j)
+{
+	return j->in != NULL && !j->closing_in;
+}
+
+/* The job of c with the least in hand, or NULL. */
+static struct jc_job *
+sched_least_busy(struct jobctl *jc, struct jc_channel *c)
+{
+	struct jc_job *best = NULL;
+
+	for (struct jc_job *j = jc->jobs; j != NULL; j = j->next)
+		if (j->chan == c && sched_job_open(j) &&
+		    (best == NULL || j->ngiven < best->ngiven))
+			best = j;
+	return best;
+}
+
+/* An idle job, a new one when the limits allow, or the least busy one
+ * with room; NULL when every job is full. */
 static struct jc_job *
 sched_job_for(struct jobctl *jc, struct jc_channel *c)
 {
+	struct jc_job *j = sched_least_busy(jc, c);
+
+	if ((j == NULL || j->ngiven > 0) && sched_can_start(c) &&
+	    !jc->stopping) {
+		struct jc_job *fresh = job_start(jc, c);
+		if (fresh != NULL)
+			return fresh;
+	}
+	return j != NULL && j->ngiven < JOB_OUTSTANDING ? j : NULL;
+}
+
+/* c waits for a job while its pool is full: an idle job of another
+ * channel of the pool ends, so that its slot is not held for the rest
+ * of its JOB_IDLE_SECS; c's job starts once it is reaped. */
+static void
+sched_reclaim(struct jobctl *jc, struct jc_channel *c)
+{
+	if (c->prog == NULL || c->njobs >= c->maxjobs || jc->stopping)
+		return;
 	for (struct jc_job *j = jc->jobs; j != NULL; j = j->next)
-		if (j->chan == c && j->in != NULL && !j->closing_in &&
-		    j->ngiven < JOB_OUTSTANDING)
-			return j;
-	return sched_can_start(c) && !jc->stopping ? job_start(jc, c) : NULL;
+		if (j->chan != c && j->chan->pool == c->pool &&
+		    sched_job_open(j) && j->ngiven == 0) {
+			job_finish_input(j);
+			return;
+		}
 }
 
 /* Hand c's due entries out; the earliest time one will be due (now when
@@ -101,11 +145,30 @@ sched_channel(struct jobctl *jc, struct jc_channel *c, long long now)
 	qsort(due, ndue, sizeof(*due), sched_compare);
 	for (size_t i = 0; i < ndue; i++) {
 		struct jc_job *j = sched_job_for(jc, c);
-		if (j == NULL)
+		if (j == NULL) {
+			sched_reclaim(jc, c);
 			break;
+		}
 		job_give(j, due[i]);
 	}
 	free(due);
+	return next;
+}
+
+/* Jobs idle for JOB_IDLE_SECS end; the earlier of next and when the
+ * next idle one will have waited that long. */
+static long long
+sched_end_idle(struct jobctl *jc, long long now, long long next)
+{
+	for (struct jc_job *j = jc->jobs; j != NULL; j = j->next) {
+		if (j->ngiven > 0 || j->in == NULL)
+			continue;
+		long long end = j->idle_since + JOB_IDLE_SECS;
+		if (end <= now || jc->stopping)
+			job_finish_input(j);
+		else if (next == 0 || end < next)
+			next = end;
+	}
 	return next;
 }
 
@@ -119,9 +182,5 @@ sched_run(struct jobctl *jc, long long now)
 		if (t != 0 && (next == 0 || t < next))
 			next = t;
 	}
-	/* Jobs with nothing in hand and nothing due for them end. */
-	for (struct jc_job *j = jc->jobs; j != NULL; j = j->next)
-		if (j->ngiven == 0 && j->in != NULL)
-			job_finish_input(j);
-	return next;
+	return sched_end_idle(jc, now, next);
 }

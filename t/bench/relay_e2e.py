@@ -3,7 +3,8 @@
 the same run for both:
   ours:     the mta, jobctl and its smtp_client program (tcp_local with
             `daemon sink.bench.test`, a name a private dnsmasq gives
-            127.0.0.9, maxjobs 20, one message per connection);
+            127.0.0.9, maxjobs 20; a job keeps its session to the sink
+            between its messages, and stays a few seconds when idle);
   postfix:  a private Postfix with relayhost [127.0.0.9] and its SMTP
             client (20 per destination, connection cache on demand).
 Both make every message durable before 250 (see smtp_accept.py).  The
