@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const result_names[] = { "ok", "defer", "fail" };
+static const char *const result_names[] = {
+	"ok", "defer", "fail", "relayed", "passed"
+};
 
 const char *
 channel_job_result_name(enum channel_job_result r)
@@ -66,10 +68,10 @@ channel_job_parse_rcpt(const char *s, struct channel_job_line *out)
 	out->code = (int)strtol(code, &end, 10);
 	if (*end != '\0' || out->code < 0 || out->code > 599)
 		return false;
-	for (out->result = CJ_OK; out->result <= CJ_FAIL; out->result++)
+	for (out->result = CJ_OK; out->result <= CJ_RESULT_LAST; out->result++)
 		if (strcmp(res, result_names[out->result]) == 0)
 			break;
-	if (out->result > CJ_FAIL || strlen(s) > CHANNEL_JOB_TEXT_MAX)
+	if (out->result > CJ_RESULT_LAST || strlen(s) > CHANNEL_JOB_TEXT_MAX)
 		return false;
 	strcpy(out->text, s);
 	return true;

@@ -15,9 +15,14 @@
  * job answers every entry it was given, in any order: one line per
  * recipient still pending in the entry's envelope, then a final line:
  *
- *     rcpt PATH INDEX ok|defer|fail CODE TEXT
+ *     rcpt PATH INDEX ok|defer|fail|relayed|passed CODE TEXT
  *     done PATH
  *
+ * ok is final delivery (a success report when NOTIFY asks); relayed is a
+ * hand-over to a next hop that does not speak DSN, which jobctl reports
+ * as "relayed" when NOTIFY asks for success (RFC 3461 5.2.3); passed is a
+ * hand-over to a next hop that took the DSN request along, which reports
+ * for itself (RFC 3461 5.2.2): no report here.  All three are done.
  * INDEX is the recipient's position among the envelope's rcpt lines
  * (counting from 0); CODE the three-digit reply (or 0 when there was
  * none: connection failed, directory down) and TEXT the reply's text or
@@ -39,7 +44,8 @@
 #define CHANNEL_JOB_TEXT_MAX 512
 #define CHANNEL_JOB_PATH_MAX 256
 
-enum channel_job_result { CJ_OK, CJ_DEFER, CJ_FAIL };
+enum channel_job_result { CJ_OK, CJ_DEFER, CJ_FAIL, CJ_RELAYED, CJ_PASSED };
+#define CJ_RESULT_LAST CJ_PASSED
 
 enum channel_job_kind { CJ_ENTRY, CJ_RCPT, CJ_DONE };
 

@@ -2,8 +2,10 @@
  * entry: what a job's answers do to a queue entry (jobctl owns the queue:
  * jobs never change files).
  *
- *   every recipient answered (delivered or failed): reports for the
- *     failures (and successes asked for), then the file is removed;
+ *   every recipient answered (delivered, handed on, or failed): reports
+ *     for the failures (and successes asked for: "delivered", or
+ *     "relayed" for a next hop without DSN; none for one that took the
+ *     DSN request along), then the file is removed;
  *   some still pending: the attempt is counted and the next retry set by
  *     the channel's backoff; past the last `notices` mark the pending ones
  *     fail ("4.4.7 delivery time expired") and the message is returned;
@@ -112,6 +114,13 @@ entry_result(const struct jc_result *r, size_t n, size_t index)
 	return NULL;
 }
 
+/* Delivered, or handed to a next hop (channel_job.h): done with here. */
+static bool
+entry_delivered(enum channel_job_result r)
+{
+	return r == CJ_OK || r == CJ_RELAYED || r == CJ_PASSED;
+}
+
 /* Apply the answers: states change, counts come back. */
 static void
 entry_apply(struct jobctl *jc, struct jc_entry *e, struct entry_file *f,
@@ -123,11 +132,13 @@ entry_apply(struct jobctl *jc, struct jc_entry *e, struct entry_file *f,
 		const struct jc_result *a = entry_result(res, n, i);
 		if (r->state != QUEUE_RCPT_PENDING)
 			continue;
-		if (a != NULL && a->result == CJ_OK) {
+		if (a != NULL && entry_delivered(a->result)) {
 			r->state = QUEUE_RCPT_DELIVERED;
 			jc->delivered++;
 			track_event(jc, 'D', &f->env, r, e->chan->name, a->code, a->text);
-			report_add(jc, &f->env, r, DSN_DELIVERED, a->code, a->text);
+			if (a->result != CJ_PASSED)     /* the next hop reports */
+				report_add(jc, &f->env, r, a->result == CJ_RELAYED ?
+				    DSN_RELAYED : DSN_DELIVERED, a->code, a->text);
 		} else if (a != NULL && a->result == CJ_FAIL) {
 			r->state = QUEUE_RCPT_FAILED;
 			jc->failed++;

@@ -204,8 +204,10 @@ reprocess_routed(struct chanprog *p, struct reprocess *rp, const char *path,
 		const char *r = replies[i];
 		if (env->rcpts[i].state != QUEUE_RCPT_PENDING)
 			continue;
+		/* passed: the new entries carry NOTIFY along, and theirs is
+		 * the report to make (one, not one per hop). */
 		if (r == NULL)
-			channel_job_write_rcpt(p->out, path, i, written ? CJ_OK :
+			channel_job_write_rcpt(p->out, path, i, written ? CJ_PASSED :
 			    CJ_DEFER, written ? 250 : 0, written ?
 			    "2.0.0 routed again" : "4.3.0 queue write failed");
 		else

@@ -294,16 +294,22 @@ sd_rcpt_answer(struct sd_rcpt *r, enum channel_job_result result, int code,
 			*p = ' ';
 }
 
-/* A remote reply: 2xx ok, 5xx fail, else defer; the text says who. */
+/* A remote reply: 5xx fail, 4xx defer, 2xx a hand-over to the next
+ * hop, which took the DSN request along when it offered DSN (passed) or
+ * else leaves a success report to us (relayed, RFC 3461 5.2.3); the text
+ * says who. */
 static void
 sd_rcpt_reply(struct sd_group *g, struct sd_rcpt *r,
     const struct smtp_reply *rep)
 {
+	enum channel_job_result result = channel_job_result_of(rep->code);
 	char *text = xasprintf("%s%s(%s)", rep->text, *rep->text ? " " : "",
 	    g->label);
 
-	sd_rcpt_answer(r, channel_job_result_of(rep->code), rep->code, text,
-	    g->label);
+	if (result == CJ_OK)
+		result = smtp_client_has(g->c, SMTP_EXT_DSN) ? CJ_PASSED :
+		    CJ_RELAYED;
+	sd_rcpt_answer(r, result, rep->code, text, g->label);
 	free(text);
 }
 

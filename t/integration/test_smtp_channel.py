@@ -1,6 +1,6 @@
 """The SMTP channels' delivery program (bin/smtp_client) as jobctl runs it:
 `smtp_client -c msg.conf tcp_local` in the queue root, "entry PATH" lines
-in, "rcpt PATH INDEX ok|defer|fail CODE TEXT" and "done PATH" lines out.
+in, "rcpt PATH INDEX RESULT CODE TEXT" and "done PATH" lines out.
 
 A private dnsmasq answers for the .test domains (MX records pointing at
 127.0.0.x hosts); the remote hosts are Postfix's smtp-sink (a real MTA's
@@ -190,8 +190,8 @@ def test_delivers_through_mx_and_implicit_mx(make_mta, make_sink, dns, port):
              "bob@good.test": "mx1.good.test[127.0.0.5]",
              "carol@aonly.test": "aonly.test[127.0.0.7]"}
     for i, addr in enumerate(addrs):
-        assert got[i] == ("ok", 250, f"2.0.0 Ok ({where[addr]})"), got
-        assert f"rcpt=<{addr}> index={i} host={where[addr]} result=ok" in err
+        assert got[i] == ("passed", 250, f"2.0.0 Ok ({where[addr]})"), got
+        assert f"rcpt=<{addr}> index={i} host={where[addr]} result=passed" in err
     assert snapshot(m) == before, "the job changed the queue"
     # One transaction for both good.test recipients, the body as queued
     # (dots un-stuffed again by the sink).
@@ -211,7 +211,7 @@ def test_first_mx_dead_second_takes_it(make_mta, make_sink, dns, port):
     m = idle_mta(make_mta, dns, port)
     path = write_entry(m, ["dave@fallback.test", "eve@FallBack.TEST"])
     out, err = run_job(m, [f"entry {path}"])
-    ok = ("ok", 250, "2.0.0 Ok (mx2.good.test[127.0.0.6])")
+    ok = ("passed", 250, "2.0.0 Ok (mx2.good.test[127.0.0.6])")
     assert rcpt_lines(out, path) == {0: ok, 1: ok}
     assert (f"host=dead.fallback.test[127.0.0.9]: 4.4.1 dead.fallback.test[127.0.0.9]: "
             f"connect(127.0.0.9:{port}): Connection refused") in err
@@ -226,7 +226,7 @@ def test_greeting_refused_next_mx(make_mta, make_sink, dns, port):
     m = idle_mta(make_mta, dns, port)
     path = write_entry(m, ["alice@good.test"])
     out, err = run_job(m, [f"entry {path}"])
-    assert rcpt_lines(out, path)[0][:2] == ("ok", 250)
+    assert rcpt_lines(out, path)[0][:2] == ("passed", 250)
     assert "mx1.good.test[127.0.0.5]: greeting: 450 4.3.0 Error: command failed" in err
     assert len(mx2.messages()) == 1
 
@@ -293,8 +293,8 @@ def test_smarthost(make_mta, make_sink, dns, port):
     path = rel(m, entry)
     out, _ = run_job(m, [f"entry {path}"])
     got = rcpt_lines(out, path)
-    assert got == {0: ("ok", 250, "2.0.0 Ok (smarthost.test[127.0.0.8])"),
-                   1: ("ok", 250, "2.0.0 Ok (smarthost.test[127.0.0.8])")}
+    assert got == {0: ("passed", 250, "2.0.0 Ok (smarthost.test[127.0.0.8])"),
+                   1: ("passed", 250, "2.0.0 Ok (smarthost.test[127.0.0.8])")}
     [msg] = smart.messages()
     assert sorted(rcpt_args(msg)) == ["<alice@good.test>", "<x@missing.test>"]
     assert mx1.messages() == []
@@ -309,9 +309,9 @@ def test_nomx_and_literal(make_mta, make_sink, dns, port):
     path = write_entry(m, ["a@mx1.good.test", "b@good.test", "c@[127.0.0.5]"])
     out, _ = run_job(m, [f"entry {path}"])
     got = rcpt_lines(out, path)
-    assert got[0] == ("ok", 250, "2.0.0 Ok (mx1.good.test[127.0.0.5])")
+    assert got[0] == ("passed", 250, "2.0.0 Ok (mx1.good.test[127.0.0.5])")
     assert got[1] == ("defer", 0, "4.4.4 good.test: no address (nodata)")
-    assert got[2] == ("ok", 250, "2.0.0 Ok ([127.0.0.5])")
+    assert got[2] == ("passed", 250, "2.0.0 Ok ([127.0.0.5])")
     assert len(mx1.messages()) == 2
 
 
@@ -325,7 +325,7 @@ def test_mail_loops_back_to_myself(make_mta, make_sink, dns, port):
     out, _ = run_job(m, [f"entry {path}"])
     got = rcpt_lines(out, path)
     assert got[0] == ("fail", 554, "5.4.6 mail for loop.test loops back to myself")
-    assert got[1] == ("ok", 250, "2.0.0 Ok (mx1.good.test[127.0.0.5])")
+    assert got[1] == ("passed", 250, "2.0.0 Ok (mx1.good.test[127.0.0.5])")
     assert len(mx1.messages()) == 1
 
 
@@ -479,7 +479,7 @@ def test_commands_and_body_on_the_wire(make_mta, fake, dns, port):
     assert srv.body == b"Subject: s\r\n\r\n..a\r\nb\r\n...c\r\n\xc3\xa9\r\nno end\r\n.\r\n"
     host = "(fake.scripted.test[127.0.0.10])"
     assert rcpt_lines(out, path) == {
-        0: ("ok", 250, f"2.0.0 Ok: queued as 1234 {host}"),
+        0: ("passed", 250, f"2.0.0 Ok: queued as 1234 {host}"),
         1: ("fail", 550, f"5.1.1 unknown {host}"),
         2: ("defer", 451, f"4.3.0 busy {host}")}
 
@@ -506,7 +506,7 @@ def test_smtputf8_needed_but_not_offered(make_mta, fake, dns, port):
     out, _ = run_job(m, [f"entry {path}"])
     got = rcpt_lines(out, path)
     assert got[0][:2] == ("fail", 553) and got[0][2].startswith("5.6.7 ")
-    assert got[1][:2] == ("ok", 250)
+    assert got[1][:2] == ("relayed", 250)
     assert "RCPT TO:<plain@scripted.test>" in srv.lines
     assert not any("b\u00e9a" in l for l in srv.lines)
     # BODY=8BITMIME only for a message with 8-bit octets
@@ -523,7 +523,7 @@ def test_many_recipients_in_transactions_of_100(make_mta, fake, dns, port):
                      ["RCPT"] * 50 + ["DATA", "RSET", "QUIT"])
     got = rcpt_lines(out, path)
     assert sorted(got) == list(range(150))
-    assert all(v[0] == "ok" for v in got.values())
+    assert all(v[0] == "passed" for v in got.values())
 
 
 # ---- STARTTLS ----
@@ -544,7 +544,7 @@ def test_opportunistic_tls(make_mta, fake, dns, port, certs):
     m = idle_mta(make_mta, dns, port)
     path = write_entry(m, ["a@scripted.test"])
     out, err = run_job(m, [f"entry {path}"])
-    assert rcpt_lines(out, path)[0][:2] == ("ok", 250), err
+    assert rcpt_lines(out, path)[0][:2] == ("passed", 250), err
     assert srv.tls == [True]
     assert srv.lines[:3] == ["EHLO mx.example.com", "STARTTLS", "EHLO mx.example.com"]
     assert "verified=no" in err
@@ -557,7 +557,7 @@ def test_required_tls_verified(make_mta, fake, dns, port, certs):
     m = idle_mta(make_mta, dns, port, imta=imta, **{"mta.smtp.tlscafile": good["ca"]})
     path = write_entry(m, ["a@scripted.test"])
     out, err = run_job(m, [f"entry {path}"])
-    assert rcpt_lines(out, path)[0][:2] == ("ok", 250), err
+    assert rcpt_lines(out, path)[0][:2] == ("passed", 250), err
     assert srv.tls == [True] and "verified=yes" in err
 
 
@@ -594,7 +594,7 @@ def test_opportunistic_tls_falls_back_to_plaintext(make_mta, fake, dns, port, ce
     m = idle_mta(make_mta, dns, port)
     path = write_entry(m, ["a@scripted.test"])
     out, err = run_job(m, [f"entry {path}"])
-    assert rcpt_lines(out, path)[0][:2] == ("ok", 250), err
+    assert rcpt_lines(out, path)[0][:2] == ("passed", 250), err
     assert srv.tls == [False, False]
     assert srv.lines.count("STARTTLS") == 1
     assert "4.7.5 fake.scripted.test[127.0.0.10]: TLS handshake: " in err
@@ -611,4 +611,48 @@ def test_next_entry_to_the_same_domain_reuses_the_session(make_mta, fake, dns, p
     verbs = [l.split(" ")[0] for l in srv.lines]
     assert verbs == ["EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "MAIL",
                      "RCPT", "DATA", "RSET", "QUIT"]
-    assert rcpt_lines(out, p1)[0][0] == "ok" and rcpt_lines(out, p2)[0][0] == "ok"
+    assert rcpt_lines(out, p1)[0][0] == "passed" and rcpt_lines(out, p2)[0][0] == "passed"
+
+
+# ---- success reports through jobctl (RFC 3461 5.2.2, 5.2.3) ----
+
+def test_relayed_report_only_for_a_next_hop_without_dsn(make_mta, make_sink, dns, port):
+    """jobctl runs smtp_client.  aonly.test's host does not announce DSN
+    (smtp-sink -N): carol asked for SUCCESS and gets a "relayed" report,
+    dan asked nothing and gets none.  good.test's host speaks DSN: alice's
+    NOTIFY goes along to it and the report is its to make, not ours.  The
+    sender is at good.test, so the report itself arrives there."""
+    from jobctl import Jobctl
+    mx1 = make_sink("127.0.0.5")
+    aonly = make_sink("127.0.0.7", "-N")
+    m = make_mta(start=False, conf=conf_keys(dns, port))
+    j = Jobctl(m, programs={"tcp_local": "smtp_client", "reprocess": "reprocess"},
+               conf={"jobctl.rescaninterval": "pt1h"})
+    m.start()
+    j.start()
+    try:
+        c = Smtp(m.smtp)
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<s@good.test> ENVID=relay-1")[0] == 250
+        for rcpt in ("<carol@aonly.test> NOTIFY=SUCCESS", "<dan@aonly.test>",
+                     "<alice@good.test> NOTIFY=SUCCESS,FAILURE"):
+            assert c.cmd("RCPT TO:" + rcpt)[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        c.send(BODY.replace(b"\r\n.", b"\r\n..") + b".\r\n")
+        assert c.reply()[0] == 250
+        assert j.wait(lambda: m.entries() == [] and len(mx1.messages()) == 2,
+                      timeout=30), (m.entries(), j.log())
+    finally:
+        j.stop()
+    [msg] = aonly.messages()
+    assert sorted(rcpt_args(msg)) == ["<carol@aonly.test>", "<dan@aonly.test>"]
+    [report] = [x for x in mx1.messages() if b"multipart/report" in x]
+    [alice] = [x for x in mx1.messages() if x is not report and b"X-Rcpt-Args" in x
+               and b"multipart/report" not in x]
+    assert rcpt_args(alice) == ["<alice@good.test> NOTIFY=SUCCESS,FAILURE"]
+    assert b"X-Mail-Args: <>" in report and rcpt_args(report) == ["<s@good.test>"]
+    status = report.split(b"message/delivery-status", 1)[1].split(b"\n--", 1)[0]
+    assert b"Final-Recipient: rfc822;carol@aonly.test" in status
+    assert b"Action: relayed" in status
+    assert b"dan@aonly.test" not in status and b"alice@good.test" not in status
+    assert b"Original-Envelope-Id: relay-1" in status
