@@ -124,7 +124,8 @@ entry_delivered(enum channel_job_result r)
 /* Apply the answers: states change, counts come back. */
 static void
 entry_apply(struct jobctl *jc, struct jc_entry *e, struct entry_file *f,
-    const struct jc_result *res, size_t n, size_t *pending)
+    const struct jc_result *res, size_t n, const char *unanswered,
+    size_t *pending)
 {
 	*pending = 0;
 	for (size_t i = 0; i < f->env.nrcpts; i++) {
@@ -148,7 +149,7 @@ entry_apply(struct jobctl *jc, struct jc_entry *e, struct entry_file *f,
 			(*pending)++;
 			jc->deferred++;
 			track_event(jc, 'Q', &f->env, r, e->chan->name,
-			    a ? a->code : 0, a ? a->text : "no answer from the job");
+			    a ? a->code : 0, a ? a->text : unanswered);
 		}
 	}
 }
@@ -158,11 +159,9 @@ static bool
 entry_expire(struct jobctl *jc, struct jc_entry *e, struct entry_file *f,
     long long now)
 {
-	int n;
-	const int *marks = imta_channel_notices(jc->cfg->imta, e->chan->ch,
-	    (enum imta_prio)(1 - f->env.priority), &n);
+	long long expiry = sched_expiry(jc, e);
 
-	if (n == 0 || now - f->env.created < (long long)marks[n - 1] * 86400)
+	if (expiry == 0 || now < expiry)
 		return false;
 	for (size_t i = 0; i < f->env.nrcpts; i++) {
 		struct queue_rcpt *r = &f->env.rcpts[i];
@@ -185,7 +184,7 @@ entry_warn(struct jobctl *jc, struct jc_entry *e, struct entry_file *f,
 {
 	int n, passed = 0;
 	const int *marks = imta_channel_notices(jc->cfg->imta, e->chan->ch,
-	    (enum imta_prio)(1 - f->env.priority), &n);
+	    class_imta_prio(e->priority), &n);
 
 	while (passed < n - 1 &&
 	    now - f->env.created >= (long long)marks[passed] * 86400)
@@ -201,7 +200,7 @@ entry_warn(struct jobctl *jc, struct jc_entry *e, struct entry_file *f,
 
 void
 entry_settle(struct jobctl *jc, struct jc_entry *e,
-    const struct jc_result *results, size_t nresults)
+    const struct jc_result *results, size_t nresults, const char *unanswered)
 {
 	struct entry_file f;
 	long long now = time(NULL);
@@ -212,7 +211,7 @@ entry_settle(struct jobctl *jc, struct jc_entry *e,
 		return;
 	}
 	report_begin(jc, &f.env);
-	entry_apply(jc, e, &f, results, nresults, &pending);
+	entry_apply(jc, e, &f, results, nresults, unanswered, &pending);
 	bool rewrite = pending > 0 && !entry_expire(jc, e, &f, now);
 	if (rewrite)
 		entry_warn(jc, e, &f, now);

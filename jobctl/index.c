@@ -1,6 +1,6 @@
 /*
  * index: what jobctl knows of the queue -- one small record per entry
- * (path, channel, times, attempts, priority, size) and the channels with
+ * (path, channel, times, attempts, class, size) and the channels with
  * their programs, pools and limits.  The queue files are the truth: the
  * index is rebuilt by a scan at start-up and every rescaninterval, and an
  * entry the mta announces is read at once.  An entry is a regular file
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jobctl.h"
@@ -116,10 +117,12 @@ index_find(struct jc_index *ix, const char *path)
 	return e;
 }
 
-/* The envelope of the file at path (relative to the cwd: the queue root);
- * false (logged) when it cannot be read or parsed. */
+/* The envelope of the file at path (relative to the cwd: the queue root)
+ * and the start of its message's header (*hdrlen bytes into hdr, at most
+ * CLASS_HEADER_MAX); false (logged) when it cannot be read or parsed. */
 static bool
-index_read_envelope(const char *path, struct queue_env *env)
+index_read_envelope(const char *path, struct queue_env *env, char *hdr,
+    size_t *hdrlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	size_t body;
@@ -132,6 +135,7 @@ index_read_envelope(const char *path, struct queue_env *env)
 		return false;
 	}
 	ok = queue_entry_envelope(fd, env, &body, &err);
+	*hdrlen = ok ? class_read_header(fd, body, hdr, CLASS_HEADER_MAX) : 0;
 	close(fd);
 	if (!ok)
 		log_warn("queue entry %s: %s", path, err ? err : "unreadable");
@@ -183,8 +187,11 @@ index_load(struct jc_index *ix, const char *path)
 {
 	struct queue_env env = { 0 };
 	struct jc_entry *e = index_find(ix, path);
+	struct class_result cls;
+	static char hdr[CLASS_HEADER_MAX];      /* the loop's only */
+	size_t hdrlen;
 
-	if (!index_read_envelope(path, &env) || (e == NULL &&
+	if (!index_read_envelope(path, &env, hdr, &hdrlen) || (e == NULL &&
 	    (e = index_add(ix, path)) == NULL)) {
 		if (e != NULL && e->job == NULL)
 			index_remove(ix, e);
@@ -194,8 +201,12 @@ index_load(struct jc_index *ix, const char *path)
 	e->created = env.created;
 	e->retry = env.retry;
 	e->attempts = env.attempts;
-	e->priority = env.priority;
 	e->size = env.size;
+	class_of(hdr, hdrlen, env.priority, env.size,
+	    e->chan->ch ? &e->chan->ch->kw : NULL, time(NULL), &cls);
+	e->priority = cls.priority;
+	e->periodic = cls.periodic;
+	e->not_before = cls.not_before;
 	e->seen = e->loaded = true;
 	queue_env_clear(&env);
 	return e;

@@ -58,7 +58,7 @@ job_settle(struct jc_job *job, struct jc_given *g)
 	g->results = NULL;
 	g->nresults = 0;
 	job_given_drop(job, g);
-	entry_settle(job->jc, e, results, n);
+	entry_settle(job->jc, e, results, n, "no answer from the job");
 	for (size_t i = 0; i < n; i++)
 		free(results[i].text);
 	free(results);

@@ -5,6 +5,8 @@
  *   index.c         the in-memory index of the queue, rebuilt by a scan
  *   sched.c         which entries go to which jobs, when (pools, maxjobs,
  *                   backoff, notices)
+ *   class.c         an entry's priority, periodic wait and
+ *                   Deferred-delivery: date (class.h)
  *   job.c           delivery jobs: processes, their pipes, their answers
  *   entry.c         applying a job's answers to an entry file
  *   dsn.c           delivery status notifications (RFC 3464)
@@ -21,6 +23,7 @@
 #include <time.h>
 
 #include "channel_job.h"
+#include "class.h"
 #include "imta_conf.h"
 #include "jobctl_conf.h"
 #include "local.h"
@@ -57,7 +60,11 @@ struct jc_entry {
 	const char *id;                 /* its last part */
 	struct jc_channel *chan;
 	long long created, retry;
-	int attempts, priority;
+	int attempts;
+	int priority;                   /* its class (class.h), not just the
+	                                 * envelope's */
+	bool periodic;                  /* waits for the next periodic run */
+	long long not_before;           /* Deferred-delivery:, 0: none */
 	uint64_t size;
 	struct jc_job *job;             /* running in it, or NULL */
 	bool seen;                      /* found by the scan in progress */
@@ -172,10 +179,10 @@ void job_kill_all(struct jobctl *jc);
 /* ---- applying answers to entries (entry.c) ---- */
 
 /* The job answered every recipient it will (done, or it died: then
- * results may be partial, the rest deferred).  Rewrites or removes the
- * entry file and updates or drops e. */
+ * results may be partial, the rest deferred, logged with unanswered).
+ * Rewrites or removes the entry file and updates or drops e. */
 void entry_settle(struct jobctl *jc, struct jc_entry *e,
-    const struct jc_result *results, size_t nresults);
+    const struct jc_result *results, size_t nresults, const char *unanswered);
 
 /* Write an entry file whole: a hidden name in its directory, fsync,
  * rename over path, fsync the directory.  0 or -1 (logged). */
@@ -208,6 +215,8 @@ void report_end(struct jobctl *jc);
 /* Start jobs and hand them due entries, within the limits; when the next
  * entry will be due (0: nothing waits). */
 long long sched_run(struct jobctl *jc, long long now);
+/* When the entry's last notices mark passes (0: never). */
+long long sched_expiry(const struct jobctl *jc, const struct jc_entry *e);
 /* When an entry deferred for the attempts-th time may be tried again. */
 long long sched_next_retry(const struct jc_entry *e, int attempts,
     long long now);

@@ -13,6 +13,13 @@
  * with nothing to do for JOB_IDLE_SECS gets its input closed and ends;
  * so does an idle one whose pool slot another channel needs.
  *
+ * The entry's class (class.h) adds waits: a non-urgent one without
+ * immnonurgent, or one past nonurgentblocklimit, first goes at the next
+ * periodic run (every jobctl.rescaninterval, aligned to the clock: the
+ * seed's periodic job); one with a Deferred-delivery: date to come, in a
+ * channel with `deferred`, waits for it, or is returned at its last
+ * notices mark if that comes first.
+ *
  * Retries follow the channel's backoff for the entry's priority (the
  * seed's defaults otherwise); the last interval repeats.
  */
@@ -29,7 +36,7 @@ sched_next_retry(const struct jc_entry *e, int attempts, long long now)
 {
 	int n;
 	const long long *sched = imta_channel_backoff(e->chan->ch,
-	    (enum imta_prio)(1 - e->priority), &n);
+	    class_imta_prio(e->priority), &n);
 	int k = attempts < 1 ? 0 : attempts - 1;
 
 	if (n == 0)
@@ -37,14 +44,36 @@ sched_next_retry(const struct jc_entry *e, int attempts, long long now)
 	return now + sched[k < n ? k : n - 1];
 }
 
+long long
+sched_expiry(const struct jobctl *jc, const struct jc_entry *e)
+{
+	int n;
+	const int *marks = imta_channel_notices(jc->cfg->imta, e->chan->ch,
+	    class_imta_prio(e->priority), &n);
+
+	return n == 0 ? 0 : e->created + (long long)marks[n - 1] * 86400;
+}
+
+/* The latest of its retry time, `after`, the periodic run it waits for
+ * and its Deferred-delivery: date -- but no later than its expiry, when
+ * a message held for a date too far off is returned undelivered. */
 static long long
-sched_due_at(const struct jc_entry *e)
+sched_due_at(const struct jobctl *jc, const struct jc_entry *e)
 {
 	long long after = e->chan->ch ? e->chan->ch->kw.after : 0;
 	long long t = e->retry;
 
 	if (after > 0 && e->created + after > t)
 		t = e->created + after;
+	if (e->periodic) {
+		long long run = class_periodic_at(e->created,
+		    jc->cfg->rescan_interval);
+		t = run > t ? run : t;
+	}
+	if (e->not_before > t) {
+		long long expiry = sched_expiry(jc, e);
+		t = expiry != 0 && expiry < e->not_before ? expiry : e->not_before;
+	}
 	return t;
 }
 
@@ -134,7 +163,7 @@ sched_channel(struct jobctl *jc, struct jc_channel *c, long long now)
 	struct jc_entry **due = calloc(c->nentries + 1, sizeof(*due));
 	for (size_t i = 0; due != NULL && i < c->nentries; i++) {
 		struct jc_entry *e = c->entries[i];
-		long long at = sched_due_at(e);
+		long long at = sched_due_at(jc, e);
 		if (e->job != NULL || !e->loaded)
 			continue;
 		if (at <= now)
@@ -144,6 +173,12 @@ sched_channel(struct jobctl *jc, struct jc_channel *c, long long now)
 	}
 	qsort(due, ndue, sizeof(*due), sched_compare);
 	for (size_t i = 0; i < ndue; i++) {
+		if (due[i]->not_before > now) {         /* expired while held */
+			entry_settle(jc, due[i], NULL, 0, "4.4.0 held until its "
+			    "Deferred-delivery: date");
+			next = now;     /* its report is a new entry to schedule */
+			continue;
+		}
 		struct jc_job *j = sched_job_for(jc, c);
 		if (j == NULL) {
 			sched_reclaim(jc, c);
