@@ -16,6 +16,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <stdlib.h>
 
 #include "listen.h"
 #include "log.h"
@@ -148,6 +149,11 @@ mmp_relay_start(struct mmp_session *s)
 	struct timeval idle = { .tv_sec = s->srv->cfg->idle_timeout[s->proto] };
 
 	s->state = MMP_RELAY;
+	/* The command buffers served their purpose: an idle relayed session
+	 * holds only its two connections. */
+	free(s->linebuf);
+	free(s->cmd);
+	s->linebuf = s->cmd = NULL;
 	bufferevent_setcb(s->bev, relay_client_read, relay_client_write,
 	    relay_client_event, s);
 	bufferevent_setcb(s->back, relay_back_read, relay_back_write,
