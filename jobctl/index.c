@@ -70,6 +70,7 @@ index_clear(struct jc_index *ix)
 		free(c->entries);
 		free(c);
 	}
+	dest_clear(ix);
 	free(ix->buckets);
 	free(ix->pools);
 	memset(ix, 0, sizeof(*ix));
@@ -207,6 +208,7 @@ index_load(struct jc_index *ix, const char *path)
 	e->priority = cls.priority;
 	e->periodic = cls.periodic;
 	e->not_before = cls.not_before;
+	dest_set(ix, e, &env);
 	e->seen = e->loaded = true;
 	queue_env_clear(&env);
 	return e;
@@ -250,6 +252,7 @@ index_remove(struct jc_index *ix, struct jc_entry *e)
 	c->entries[e->slot] = c->entries[--c->nentries];
 	c->entries[e->slot]->slot = e->slot;
 	ix->nentries--;
+	dest_put(ix, &e->dest);
 	free(e->path);
 	free(e);
 }

@@ -5,6 +5,7 @@
  *   index.c         the in-memory index of the queue, rebuilt by a scan
  *   sched.c         which entries go to which jobs, when (pools, maxjobs,
  *                   backoff, notices)
+ *   dest.c          where an entry goes (threaddepth, status)
  *   class.c         an entry's priority, periodic wait and
  *                   Deferred-delivery: date (class.h)
  *   job.c           delivery jobs: processes, their pipes, their answers
@@ -53,6 +54,7 @@ void jobctl_config_free(struct jobctl_config **cfg);
 /* ---- the index of the queue (index.c) ---- */
 
 struct jc_job;
+struct jc_dest;
 
 /* One queue entry, as far as scheduling needs it (the file has the rest). */
 struct jc_entry {
@@ -66,6 +68,8 @@ struct jc_entry {
 	bool periodic;                  /* waits for the next periodic run */
 	long long not_before;           /* Deferred-delivery:, 0: none */
 	uint64_t size;
+	struct jc_dest *dest;           /* where it goes (dest.c); NULL until
+	                                 * loaded */
 	struct jc_job *job;             /* running in it, or NULL */
 	bool seen;                      /* found by the scan in progress */
 	bool loaded;                    /* its envelope was read */
@@ -97,6 +101,7 @@ struct jc_index {
 	size_t npools;
 	struct jc_entry **buckets;
 	size_t nbuckets, nentries;
+	struct jc_dest **dests;         /* dest.c's hash, NULL until used */
 };
 
 void index_init(struct jc_index *ix, const struct jobctl_config *cfg);
@@ -116,6 +121,18 @@ void index_remove(struct jc_index *ix, struct jc_entry *e);
  * starting over a large queue takes a directory walk, not a read of
  * every file.  Returns the entries indexed. */
 size_t index_scan(struct jc_index *ix);
+
+/* ---- destinations (dest.c) ---- */
+
+/* Point e at the destination its envelope says (a reference taken, the
+ * old one dropped). */
+void dest_set(struct jc_index *ix, struct jc_entry *e,
+    const struct queue_env *env);
+/* Drop the reference *d holds and clear it. */
+void dest_put(struct jc_index *ix, struct jc_dest **d);
+void dest_clear(struct jc_index *ix);
+/* Its name ("-" for NULL). */
+const char *dest_name(const struct jc_dest *d);
 
 /* ---- delivery jobs (job.c) ---- */
 

@@ -8,7 +8,11 @@
  * its pool under JOB_LIMIT (job_controller.cnf): the smaller limit wins;
  * past that to the running job with the least in hand (each holds at
  * most JOB_OUTSTANDING at a time).  Jobs work one entry at a time, so
- * spreading entries over jobs is what delivers them in parallel.  Higher
+ * spreading entries over jobs is what delivers them in parallel; the
+ * seed's keywords for more threads map onto jobs: `filesperjob N` starts
+ * a new job only for each N entries in hand or waiting, `threaddepth N`
+ * keeps up to N entries of one destination (dest.c) in the job that has
+ * some before the destination gets another.  Higher
  * priority first (urgent, normal, non-urgent), then the oldest.  A job
  * with nothing to do for JOB_IDLE_SECS gets its input closed and ends;
  * so does an idle one whose pool slot another channel needs.
@@ -116,15 +120,63 @@ sched_least_busy(struct jobctl *jc, struct jc_channel *c)
 	return best;
 }
 
-/* An idle job, a new one when the limits allow, or the least busy one
- * with room; NULL when every job is full. */
+/* threaddepth: the job of c already holding entries for e's destination
+ * and fewer than the channel's threaddepth of them, to keep them
+ * together (one session, one after the other); NULL when there is none,
+ * or the channel has no threaddepth. */
 static struct jc_job *
-sched_job_for(struct jobctl *jc, struct jc_channel *c)
+sched_same_dest(struct jobctl *jc, struct jc_channel *c,
+    const struct jc_entry *e)
 {
-	struct jc_job *j = sched_least_busy(jc, c);
+	int depth = c->ch != NULL ? c->ch->kw.threaddepth : 0;
 
-	if ((j == NULL || j->ngiven > 0) && sched_can_start(c) &&
-	    !jc->stopping) {
+	if (depth <= 0 || e->dest == NULL)
+		return NULL;
+	for (struct jc_job *j = jc->jobs; j != NULL; j = j->next) {
+		int n = 0;
+		if (j->chan != c || !sched_job_open(j))
+			continue;
+		for (size_t i = 0; i < j->ngiven; i++)
+			n += j->given[i].entry->dest == e->dest;
+		if (n > 0 && n < depth && j->ngiven < JOB_OUTSTANDING)
+			return j;
+	}
+	return NULL;
+}
+
+/* filesperjob: with waiting entries still to hand out, does c want
+ * another job?  One per filesperjob entries in hand or waiting; without
+ * the keyword, whenever every job is busy. */
+static bool
+sched_wants_job(const struct jobctl *jc, const struct jc_channel *c,
+    size_t waiting)
+{
+	int per = c->ch != NULL ? c->ch->kw.filesperjob : 0;
+	size_t held = 0;
+
+	if (per <= 0 || c->njobs == 0)
+		return true;
+	for (const struct jc_job *j = jc->jobs; j != NULL; j = j->next)
+		if (j->chan == c)
+			held += j->ngiven;
+	return held + waiting > (size_t)per * (size_t)c->njobs;
+}
+
+/* The job for e (waiting: due entries not handed out yet, e among them):
+ * a job with its destination below threaddepth, an idle job, a new one
+ * when the limits and filesperjob allow, or the least busy one with
+ * room; NULL when every job is full. */
+static struct jc_job *
+sched_job_for(struct jobctl *jc, struct jc_channel *c,
+    const struct jc_entry *e, size_t waiting)
+{
+	struct jc_job *j = sched_same_dest(jc, c, e);
+
+	if (j != NULL)
+		return j;
+	j = sched_least_busy(jc, c);
+	if ((j == NULL || (j->ngiven > 0 && sched_wants_job(jc, c, waiting))) &&
+	    sched_can_start(c) && !jc->stopping) {
 		struct jc_job *fresh = job_start(jc, c);
 		if (fresh != NULL)
 			return fresh;
@@ -179,7 +231,7 @@ sched_channel(struct jobctl *jc, struct jc_channel *c, long long now)
 			next = now;     /* its report is a new entry to schedule */
 			continue;
 		}
-		struct jc_job *j = sched_job_for(jc, c);
+		struct jc_job *j = sched_job_for(jc, c, due[i], ndue - i);
 		if (j == NULL) {
 			sched_reclaim(jc, c);
 			break;
