@@ -232,6 +232,8 @@ void report_end(struct jobctl *jc);
 /* Start jobs and hand them due entries, within the limits; when the next
  * entry will be due (0: nothing waits). */
 long long sched_run(struct jobctl *jc, long long now);
+/* When the entry may go next (retry, after, its class's waits). */
+long long sched_due_at(const struct jobctl *jc, const struct jc_entry *e);
 /* When the entry's last notices mark passes (0: never). */
 long long sched_expiry(const struct jobctl *jc, const struct jc_entry *e);
 /* When an entry deferred for the attempts-th time may be tried again. */
@@ -245,10 +247,10 @@ int jobctl_serve(struct jobctl_config *cfg, bool foreground);
 
 /* ---- jobctl status (status.c) ---- */
 
-/* The daemon's state as text (malloc'd). */
-char *status_text(const struct jobctl *jc, size_t *len);
+/* The daemon's state as text (malloc'd), for people or (tsv) scripts. */
+char *status_text(const struct jobctl *jc, bool tsv, size_t *len);
 /* The client: ask the running daemon and print its answer. */
-int status_main(const struct jobctl_config *cfg);
+int status_main(const struct jobctl_config *cfg, bool tsv);
 
 /* ---- the operator's commands (queue_admin.c) ---- */
 

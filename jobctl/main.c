@@ -3,7 +3,7 @@
  * queue commands.
  *
  *   jobctl -c msg.conf [-f] [-t]
- *   jobctl -c msg.conf status
+ *   jobctl -c msg.conf status [--tsv]
  *   jobctl -c msg.conf queue list|show|counts|hold|release|retry|delete ...
  */
 #include <stdio.h>
@@ -20,7 +20,7 @@ jobctl_usage(void)
 {
 	fprintf(stderr,
 	    "usage: jobctl -c msg.conf [-f] [-t]\n"
-	    "       jobctl -c msg.conf status\n"
+	    "       jobctl -c msg.conf status [--tsv]\n"
 	    "       jobctl -c msg.conf queue list [--channel NAME] [--held] [--tsv]\n"
 	    "       jobctl -c msg.conf queue show|hold|release|retry|delete ID...\n"
 	    "       jobctl -c msg.conf queue counts [--tsv]\n");
@@ -61,8 +61,9 @@ main(int argc, char **argv)
 		printf("%s: configuration ok\n", path);
 	else if (argc > 0 && strcmp(argv[0], "queue") == 0)
 		rc = queue_admin_main(cfg, argc - 1, argv + 1);
-	else if (argc == 1 && strcmp(argv[0], "status") == 0)
-		rc = status_main(cfg);
+	else if (argc >= 1 && strcmp(argv[0], "status") == 0 && (argc == 1 ||
+	    (argc == 2 && strcmp(argv[1], "--tsv") == 0)))
+		rc = status_main(cfg, argc == 2);
 	else if (argc > 0)
 		jobctl_usage();
 	else

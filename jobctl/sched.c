@@ -61,7 +61,7 @@ sched_expiry(const struct jobctl *jc, const struct jc_entry *e)
 /* The latest of its retry time, `after`, the periodic run it waits for
  * and its Deferred-delivery: date -- but no later than its expiry, when
  * a message held for a date too far off is returned undelivered. */
-static long long
+long long
 sched_due_at(const struct jobctl *jc, const struct jc_entry *e)
 {
 	long long after = e->chan->ch ? e->chan->ch->kw.after : 0;

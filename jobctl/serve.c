@@ -77,11 +77,11 @@ serve_announced(struct jobctl *jc, const char *path)
 
 /* `jobctl status` asked: the answer goes back to its socket. */
 static void
-serve_status(struct jobctl *jc, int fd, const struct sockaddr_un *to,
-    socklen_t tolen)
+serve_status(struct jobctl *jc, bool tsv, int fd,
+    const struct sockaddr_un *to, socklen_t tolen)
 {
 	size_t len;
-	char *text = status_text(jc, &len);
+	char *text = status_text(jc, tsv, &len);
 
 	if (sendto(fd, text, len, MSG_DONTWAIT, (const struct sockaddr *)to,
 	    tolen) == -1)
@@ -103,8 +103,8 @@ serve_on_notify(evutil_socket_t fd, short what, void *arg)
 	    (struct sockaddr *)&from, &fromlen)) > 0) {
 		buf[n] = '\0';
 		buf[strcspn(buf, "\n")] = '\0';
-		if (strcmp(buf, "status") == 0)
-			serve_status(jc, fd, &from, fromlen);
+		if (strcmp(buf, "status") == 0 || strcmp(buf, "status tsv") == 0)
+			serve_status(jc, buf[6] != '\0', fd, &from, fromlen);
 		else if (strcmp(buf, "rescan") == 0)
 			log_info("rescan asked: %zu entries", index_scan(&jc->ix));
 		else
