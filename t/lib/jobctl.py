@@ -16,12 +16,12 @@ import signal
 import subprocess
 import time
 
-from suite import BUILD, Daemon
+from suite import BUILD, Daemon, Managed
 
 JOBCTL_BIN = os.path.join(BUILD, "bin", "jobctl")
 
 
-class Jobctl:
+class Jobctl(Managed):
     def __init__(self, mta, programs=None, pools=None, conf=None):
         self.mta = mta
         self.workdir = mta.workdir
@@ -58,21 +58,6 @@ class Jobctl:
                 raise RuntimeError("jobctl did not start: " + self.daemon.output())
             time.sleep(0.05)
         return self
-
-    def stop(self):
-        """Stop it; a sanitizer report in its log (make asan) fails the test."""
-        if self.daemon is None:
-            return None
-        daemon, self.daemon = self.daemon, None
-        return daemon.stop_checked()
-
-    def kill9(self):
-        if self.daemon is not None:
-            self.daemon.kill9()
-            self.daemon = None
-
-    def log(self):
-        return open(self.log_path, errors="replace").read()
 
     def queue(self, *args):
         return subprocess.run([JOBCTL_BIN, "-c", self.mta.conf_path, "queue", *args],

@@ -14,14 +14,14 @@ msg.conf keys go in conf={...} and override the defaults below.
 import os
 import subprocess
 
-from suite import BUILD, Daemon, free_port, wait_port
+from suite import BUILD, Daemon, Managed, free_port, wait_port
 
 MMP_BIN = os.path.join(BUILD, "bin", "mmp")
 ADMIN = "mmp@example.com"
 ADMIN_PASSWORD = "mmp-secret"
 
 
-class Mmp:
+class Mmp(Managed):
     def __init__(self, workdir, slapd=None, host="127.0.0.1", backends=None,
                  conf=None, ldap_uri=None, certs=None):
         self.workdir = str(workdir)
@@ -61,13 +61,6 @@ class Mmp:
         os.makedirs(self.workdir, exist_ok=True)
         self.write_conf()
 
-    def write_conf(self):
-        with open(self.conf_path, "w") as f:
-            f.write("# written by t/lib/mmp.py\n")
-            for k, v in self.keys.items():
-                if v is not None:
-                    f.write(f"{k} = {v}\n")
-
     @property
     def imap(self):
         return self._endpoint("mmp.imap.listen")
@@ -100,21 +93,6 @@ class Mmp:
         self.daemon = Daemon([MMP_BIN, "-c", self.conf_path, "-f"], self.log_path)
         wait_port(*self.imap, timeout, self.daemon.proc)
         return self
-
-    def stop(self):
-        """Stop it; a sanitizer report in its log (make asan) fails the test."""
-        if self.daemon is None:
-            return None
-        daemon, self.daemon = self.daemon, None
-        return daemon.stop_checked()
-
-    def kill9(self):
-        if self.daemon is not None:
-            self.daemon.kill9()
-            self.daemon = None
-
-    def log(self):
-        return self.daemon.output() if self.daemon else open(self.log_path).read()
 
     def check_config(self):
         return subprocess.run([MMP_BIN, "-c", self.conf_path, "-t"],

@@ -19,7 +19,7 @@ import shutil
 import signal
 import subprocess
 
-from suite import BUILD, ROOT, Daemon, free_port, wait_port
+from suite import BUILD, Daemon, Managed, ROOT, free_port, wait_port
 
 MTA_BIN = os.path.join(BUILD, "bin", "mta")
 SAMPLES = os.path.join(ROOT, "conf", "mta")
@@ -60,7 +60,7 @@ def parse_env(text):
     return env
 
 
-class Mta:
+class Mta(Managed):
     def __init__(self, workdir, slapd=None, host="127.0.0.1", conf=None,
                  imta=None, mappings=None, aliases=None, ldap_uri=None,
                  certs=None, port=None, submit_port=None,
@@ -107,13 +107,6 @@ class Mta:
         self.keys = keys
         self.write_conf()
 
-    def write_conf(self):
-        with open(self.conf_path, "w") as f:
-            f.write("# written by t/lib/mta.py\n")
-            for k, v in self.keys.items():
-                if v is not None:
-                    f.write(f"{k} = {v}\n")
-
     @property
     def smtp(self):
         return (self.host, self.port)
@@ -128,23 +121,8 @@ class Mta:
         wait_port(self.host, port, timeout, self.daemon.proc)
         return self
 
-    def stop(self):
-        """Stop it; a sanitizer report in its log (make asan) fails the test."""
-        if self.daemon is None:
-            return None
-        daemon, self.daemon = self.daemon, None
-        return daemon.stop_checked()
-
-    def kill9(self):
-        if self.daemon is not None:
-            self.daemon.kill9()
-            self.daemon = None
-
     def reload(self):
         self.daemon.send(signal.SIGHUP)
-
-    def log(self):
-        return self.daemon.output() if self.daemon else open(self.log_path).read()
 
     def run(self, *args):
         return subprocess.run([MTA_BIN, "-c", self.conf_path, *args],

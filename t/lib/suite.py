@@ -78,3 +78,33 @@ class Daemon:
     def output(self):
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+
+class Managed:
+    """What the harness's daemon classes (Mta, Jobctl, Mmp) share: a
+    msg.conf written from self.keys to self.conf_path, and the Daemon in
+    self.daemon, logging to self.log_path, that stop() and kill9() end."""
+    daemon = None
+
+    def write_conf(self):
+        with open(self.conf_path, "w") as f:
+            f.write(f"# written by t/lib ({type(self).__name__})\n")
+            for k, v in self.keys.items():
+                if v is not None:
+                    f.write(f"{k} = {v}\n")
+
+    def stop(self):
+        """Stop it; a sanitizer report in its log (make asan) fails the test."""
+        if self.daemon is None:
+            return None
+        daemon, self.daemon = self.daemon, None
+        return daemon.stop_checked()
+
+    def kill9(self):
+        if self.daemon is not None:
+            self.daemon.kill9()
+            self.daemon = None
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
