@@ -100,6 +100,14 @@ index_channel(struct jc_index *ix, const char *name)
 	if (c->prog != NULL && (c->prog->master_command == NULL ||
 	    strcmp(c->prog->master_command, "NULL") == 0))
 		c->prog = NULL;
+	/* The seed's `slave`: only the receiving side (the mta) works the
+	 * channel; nothing starts delivery of what is queued to it. */
+	c->slave = c->ch != NULL && c->ch->kw.direction == IMTA_SLAVE;
+	if (c->slave && c->prog != NULL) {
+		log_info("channel %s is slave: its MASTER_COMMAND is not run",
+		    name);
+		c->prog = NULL;
+	}
 	c->pool = index_pool(ix, c->ch ? c->ch->kw.pool : NULL);
 	/* The seed's default for maxjobs is one job per channel. */
 	c->maxjobs = c->ch && c->ch->kw.maxjobs > 0 ? c->ch->kw.maxjobs : 1;

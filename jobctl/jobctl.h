@@ -86,7 +86,8 @@ struct jc_pool {
 struct jc_channel {
 	char name[QUEUE_CHANNEL_MAX + 1];
 	const struct imta_channel *ch;  /* NULL: not in imta.cnf */
-	const struct jobctl_channel *prog;  /* NULL: no program */
+	const struct jobctl_channel *prog;  /* NULL: no program (or slave) */
+	bool slave;                     /* imta.cnf's `slave`: no jobs */
 	struct jc_pool *pool;
 	struct jc_entry **entries;
 	size_t nentries, capentries;

@@ -109,7 +109,8 @@ status_channel_text(FILE *f, const struct jobctl *jc,
 	fprintf(f, "  %-16s jobs %d/%d pool %s ", c->name, c->njobs,
 	    c->maxjobs, c->pool->name);
 	status_row_text(f, &all, now);
-	fprintf(f, "%s\n", c->prog == NULL ? " (no program: entries wait)" : "");
+	fprintf(f, "%s\n", c->slave ? " (slave: entries wait)" :
+	    c->prog == NULL ? " (no program: entries wait)" : "");
 	rows = status_dests(jc, c, now, &n);
 	for (size_t i = 0; i < n && i < STATUS_DESTS_MAX; i++) {
 		fprintf(f, "    %-30s ", rows[i].name);
@@ -158,7 +159,8 @@ status_tsv(FILE *f, const struct jobctl *jc, long long now)
 			status_count(&all, jc, c->entries[i], now);
 		fprintf(f, "channel\t%s\t%zu\t%zu\t%zu\t%lld\t%d\t%d\t%s\t%s\n",
 		    c->name, all.entries, all.due, all.in_jobs, all.next, c->njobs,
-		    c->maxjobs, c->pool->name, c->prog != NULL ? "yes" : "no");
+		    c->maxjobs, c->pool->name, c->slave ? "slave" :
+		    c->prog != NULL ? "yes" : "no");
 		rows = status_dests(jc, c, now, &n);
 		for (size_t i = 0; i < n; i++)
 			fprintf(f, "dest\t%s\t%s\t%zu\t%zu\t%zu\t%lld\n", c->name,

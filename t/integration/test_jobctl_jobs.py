@@ -65,3 +65,36 @@ def test_threaddepth(make_mta, make_sink, dns, port):
     assert len(mx1.messages()) == 6 and len(aonly.messages()) == 1
     assert sorted(rcpt_args(m)[0] for m in mx1.messages()) == \
         sorted(f"<u{i}@good.test>" for i in range(6))
+
+
+def test_slave_channel_runs_no_job(make_mta, make_sink, dns, port):
+    """`slave` (imta.cnf): only the receiving side works the channel; its
+    MASTER_COMMAND is not run, even for `queue retry`; the entries wait,
+    and `status` says why.  The same channel as `master` delivers."""
+    import subprocess
+    from jobctl import JOBCTL_BIN
+    mx1 = make_sink("127.0.0.5")
+    m = make_mta(start=False, imta=imta_with(BASE + " slave"), conf=conf_keys(dns, port))
+    j = Jobctl(m, programs={"tcp_local": "smtp_client"},
+               conf={"jobctl.rescaninterval": "pt1h"})
+    m.start()
+    j.start()
+    try:
+        send(m, ["u@good.test"])
+        [e] = m.entries()
+        assert j.queue("retry", e["env"]["id"]).returncode == 0
+        assert not j.wait(lambda: m.entries() == [], timeout=3)
+        status = subprocess.run([JOBCTL_BIN, "-c", m.conf_path, "status"],
+                                capture_output=True, text=True, timeout=30).stdout
+        [line] = [l for l in status.splitlines() if l.startswith("  tcp_local ")]
+        assert "(slave: entries wait)" in line and "due 1 " in line, status
+    finally:
+        j.stop()
+    assert jobs_started(j.log()) == 0 and mx1.messages() == []
+    assert "channel tcp_local is slave: its MASTER_COMMAND is not run" in j.log()
+
+
+def test_master_channel_delivers(make_mta, make_sink, dns, port):
+    mx1 = make_sink("127.0.0.5")
+    log = run_backlog(make_mta, dns, port, BASE + " master", ["u@good.test"])
+    assert jobs_started(log) == 1 and len(mx1.messages()) == 1
