@@ -1,54 +1,48 @@
-/*
- * peer_count: sessions open per client address, for
- * mmp.maxsessionsperclient, kept as sessions start and end: a new
- * connection costs a lookup, not a walk over every session (thousands of
- * idle IMAP clients are the normal case).
- */
+/* countmap: how many of each name (see countmap.h). */
+#include "countmap.h"
+
 #include <search.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mmp.h"
 #include "xmalloc.h"
 
-struct peer_count {
-	char addr[INET6_ADDRSTRLEN];
+struct count {
+	char *name;
 	int n;
 };
 
 static int
 count_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct peer_count *)a)->addr,
-	    ((const struct peer_count *)b)->addr);
+	return strcmp(((const struct count *)a)->name,
+	    ((const struct count *)b)->name);
 }
 
 int
-mmp_peer_count(const struct mmp_server *srv, const char *addr)
+countmap_get(void *const *map, const char *name)
 {
-	struct peer_count key, **found;
+	struct count key = { .name = (char *)name };
+	struct count **found = tfind(&key, map, count_cmp);
 
-	snprintf(key.addr, sizeof(key.addr), "%s", addr);
-	found = tfind(&key, &srv->peer_counts, count_cmp);
 	return found ? (*found)->n : 0;
 }
 
 void
-mmp_peer_count_add(struct mmp_server *srv, const char *addr, int delta)
+countmap_add(void **map, const char *name, int delta)
 {
-	struct peer_count key, *c, **found;
+	struct count key = { .name = (char *)name }, *c, **found;
 
-	snprintf(key.addr, sizeof(key.addr), "%s", addr);
-	if ((found = tfind(&key, &srv->peer_counts, count_cmp)) != NULL) {
+	if ((found = tfind(&key, map, count_cmp)) != NULL) {
 		c = *found;
 	} else {
 		c = xcalloc(1, sizeof(*c));
-		memcpy(c->addr, key.addr, sizeof(c->addr));
-		tsearch(c, &srv->peer_counts, count_cmp);
+		c->name = xstrdup(name);
+		tsearch(c, map, count_cmp);
 	}
 	if ((c->n += delta) <= 0) {
-		tdelete(c, &srv->peer_counts, count_cmp);
+		tdelete(c, map, count_cmp);
+		free(c->name);
 		free(c);
 	}
 }

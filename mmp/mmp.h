@@ -9,7 +9,6 @@
  *   session.c      accept, access rules, limits, lines, timeouts,
  *                  STARTTLS, closing
  *   proxy_wait.c   a balancer's PROXY header, before the session
- *   peer_count.c   sessions per client address
  *   imap_front.c   the IMAP commands before login
  *   pop_front.c    the POP3 commands before login
  *   login.c        password check, account state, the user's store
@@ -141,7 +140,7 @@ struct mmp_server {
 	struct evconnlistener **listeners;
 	int nlisteners;
 	struct mmp_session *sessions;
-	void *peer_counts;                  /* tsearch: sessions per address */
+	void *peer_counts;                  /* countmap: sessions per address */
 	struct mmp_accept accept[4];        /* by proto, plain then TLS */
 	struct mmp_pending *pending;        /* waiting for a PROXY header */
 	int npending;
@@ -166,9 +165,6 @@ void mmp_peer_describe(struct mmp_peer *p);
 void mmp_proxy_header_wait(struct mmp_server *srv,
     const struct mmp_accept *acc, const struct mmp_peer *p);
 void mmp_proxy_pending_free_all(struct mmp_server *srv);
-/* Sessions open from a client address (peer_count.c). */
-int mmp_peer_count(const struct mmp_server *srv, const char *addr);
-void mmp_peer_count_add(struct mmp_server *srv, const char *addr, int delta);
 /* The real client is known: the access rules, then a session. */
 void mmp_session_admit(struct mmp_server *srv, const struct mmp_accept *acc,
     struct mmp_peer *p);

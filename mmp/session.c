@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "countmap.h"
 #include "dir.h"
 #include "dns.h"
 #include "listen.h"
@@ -103,7 +104,7 @@ session_link(struct mmp_server *srv, struct mmp_session *s)
 		srv->sessions->prev = s;
 	srv->sessions = s;
 	srv->nsessions++;
-	mmp_peer_count_add(srv, s->peer, 1);
+	countmap_add(&srv->peer_counts, s->peer, 1);
 }
 
 /* A connection that passed the checks: its session starts. */
@@ -167,7 +168,7 @@ mmp_session_admit(struct mmp_server *srv, const struct mmp_accept *acc,
 		refuse(acc, p->fd, "Access denied");
 		return;
 	}
-	if (mmp_peer_count(srv, p->addr) >= srv->cfg->max_per_client) {
+	if (countmap_get(&srv->peer_counts, p->addr) >= srv->cfg->max_per_client) {
 		log_info("%s peer=%s refused: too many sessions from it",
 		    mmp_proto_name(acc->proto), p->addr);
 		srv->stats.refused++;
@@ -213,7 +214,7 @@ mmp_session_free(struct mmp_session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	srv->nsessions--;
-	mmp_peer_count_add(srv, s->peer, -1);
+	countmap_add(&srv->peer_counts, s->peer, -1);
 	log_info("%s session=%lu peer=%s closed", mmp_proto_name(s->proto),
 	    s->id, s->peer);
 	free(s->linebuf);

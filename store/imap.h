@@ -38,6 +38,7 @@ enum imap_io {
 struct imap_server {
 	struct service svc;
 	struct imap_session *sessions;
+	void *peer_counts, *user_counts;    /* countmaps, for the limits */
 	/* \Recent claims not yet committed to the index: mailbox id and the
 	 * highest UID some session took as recent. */
 	struct imap_recent { uint64_t mailbox; uint32_t uid; } *recent;
@@ -120,6 +121,9 @@ struct evbuffer *imap_out(struct imap_session *s);
 void imap_done(struct imap_session *s);
 /* Count a protocol error; false when the session was closed for it. */
 bool imap_error(struct imap_session *s);
+/* The session's user (NULL: none), kept counted per user. */
+void imap_set_user(struct imap_session *s, const char *user);
+int imap_user_count(const struct imap_server *srv, const char *user);
 void imap_close(struct imap_session *s);
 
 void imap_set_timeout(struct imap_session *s);

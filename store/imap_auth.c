@@ -53,16 +53,6 @@ imap_login_failed(struct imap_session *s)
 	evtimer_add(s->delay, &tv);
 }
 
-static int
-imap_user_sessions(const struct imap_server *srv, const char *user)
-{
-	int n = 0;
-
-	for (const struct imap_session *o = srv->sessions; o; o = o->next)
-		n += o->user != NULL && strcmp(o->user, user) == 0;
-	return n;
-}
-
 static void
 imap_login_ready(struct mbox_op *op, void *arg)
 {
@@ -71,8 +61,7 @@ imap_login_ready(struct mbox_op *op, void *arg)
 	s->op = NULL;
 	if (op->status != MOP_OK) {
 		mbox_op_free(&op);
-		free(s->user);
-		s->user = NULL;
+		imap_set_user(s, NULL);
 		imap_finish(s, "NO [UNAVAILABLE] Mailboxes unavailable, try later");
 		return;
 	}
@@ -105,12 +94,12 @@ imap_login_done(void *arg, const struct auth_result *r)
 	case AUTH_OK:
 		break;
 	}
-	if (imap_user_sessions(s->srv, r->user.key) >=
+	if (imap_user_count(s->srv, r->user.key) >=
 	    s->srv->svc.cfg->imap_max_per_user) {
 		imap_finish(s, "NO [LIMIT] Too many sessions for this user");
 		return;
 	}
-	s->user = xstrdup(r->user.key);
+	imap_set_user(s, r->user.key);
 	s->part = r->user.part;
 	s->quota = r->user.quota;
 	/* INBOX and the special-use folders exist before the first command

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "countmap.h"
 #include "dir.h"
 #include "imap.h"
 #include "imap_cmds.h"
@@ -125,8 +126,9 @@ imap_free(struct imap_session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	srv->svc.nsessions--;
+	countmap_add(&srv->peer_counts, s->peer, -1);
 	log_debug("imap session=%lu closed", s->id);
-	free(s->user);
+	imap_set_user(s, NULL);
 	free(s->login);
 	free(s->linebuf);
 	free(s->cmd);
@@ -554,14 +556,24 @@ imap_on_read(struct bufferevent *bev, void *arg)
 	imap_read(arg);
 }
 
-static int
-imap_sessions_from(const struct imap_server *srv, const char *peer)
+void
+imap_set_user(struct imap_session *s, const char *user)
 {
-	int n = 0;
+	if (s->user != NULL) {
+		countmap_add(&s->srv->user_counts, s->user, -1);
+		free(s->user);
+		s->user = NULL;
+	}
+	if (user != NULL) {
+		s->user = xstrdup(user);
+		countmap_add(&s->srv->user_counts, s->user, 1);
+	}
+}
 
-	for (const struct imap_session *s = srv->sessions; s; s = s->next)
-		n += strcmp(s->peer, peer) == 0;
-	return n;
+int
+imap_user_count(const struct imap_server *srv, const char *user)
+{
+	return countmap_get(&srv->user_counts, user);
 }
 
 static void
@@ -587,9 +599,10 @@ imap_on_accept(void *arg, int fd, const struct sockaddr *sa, bool tls)
 		s->next->prev = s;
 	srv->sessions = s;
 	srv->svc.nsessions++;
+	countmap_add(&srv->peer_counts, s->peer, 1);
 	imap_setup_bev(s);
 	if (srv->svc.nsessions > cfg->imap_max_sessions || srv->svc.draining ||
-	    imap_sessions_from(srv, s->peer) > cfg->imap_max_per_client) {
+	    countmap_get(&srv->peer_counts, s->peer) > cfg->imap_max_per_client) {
 		imap_reply(s, "* BYE Too many connections, try again later");
 		log_warn("imap peer=%s refused: too many sessions", s->peer);
 		imap_close(s);

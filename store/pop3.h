@@ -42,6 +42,7 @@ enum pop3_io {
 struct pop3_server {
 	struct service svc;
 	struct pop3_session *sessions;
+	void *peer_counts;          /* countmap, for maxsessionsperclient */
 };
 
 struct mbox_view;

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "listen.h"
+#include "countmap.h"
 #include "log.h"
 #include "mailbox.h"
 #include "mbox_ops.h"
@@ -87,6 +88,7 @@ pop3_free(struct pop3_session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	srv->svc.nsessions--;
+	countmap_add(&srv->peer_counts, s->peer, -1);
 	log_debug("pop session=%lu closed", s->id);
 	free(s->sizes);
 	free(s->deleted);
@@ -267,16 +269,6 @@ pop3_on_read(struct bufferevent *bev, void *arg)
 	pop3_read(arg);
 }
 
-static int
-pop3_sessions_from(const struct pop3_server *srv, const char *peer)
-{
-	int n = 0;
-
-	for (const struct pop3_session *s = srv->sessions; s; s = s->next)
-		n += strcmp(s->peer, peer) == 0;
-	return n;
-}
-
 /* RFC 1939 7: the APOP timestamp, a msg-id unique to this greeting. */
 static void
 pop3_make_stamp(struct pop3_session *s)
@@ -307,9 +299,10 @@ pop3_on_accept(void *arg, int fd, const struct sockaddr *sa, bool tls)
 		s->next->prev = s;
 	srv->sessions = s;
 	srv->svc.nsessions++;
+	countmap_add(&srv->peer_counts, s->peer, 1);
 	pop3_setup_bev(s);
 	if (srv->svc.nsessions > cfg->pop_max_sessions || srv->svc.draining ||
-	    pop3_sessions_from(srv, s->peer) > cfg->pop_max_per_client) {
+	    countmap_get(&srv->peer_counts, s->peer) > cfg->pop_max_per_client) {
 		pop3_reply(s, "-ERR [SYS/TEMP] Too many connections, try again "
 		    "later");
 		log_warn("pop peer=%s refused: too many sessions", s->peer);
