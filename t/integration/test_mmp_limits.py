@@ -14,6 +14,9 @@ import time
 
 import pytest
 
+from mmp import MMP_BIN
+from suite import sanitized
+
 MAXLINE = 1024
 LINE_CONF = {"mmp.maxlinelength": str(MAXLINE)}
 
@@ -266,7 +269,11 @@ def test_pipelining_without_reading_is_bounded(small):
     grown = rss_kib(pid) - before
     print(f"\nmmp: took {sent >> 10} KiB of unread pipelining, "
           f"RSS +{grown} KiB")
-    assert sent < (64 << 20) and grown < 32 * 1024
+    assert sent < (64 << 20)
+    # ASan's allocator keeps freed memory in quarantine: RSS says nothing
+    # there, and the bound on what was taken is the test.
+    if not sanitized(MMP_BIN):
+        assert grown < 32 * 1024
     c.sock.setblocking(True)
     assert c.line() == b"a OK NOOP completed"
 
@@ -573,7 +580,6 @@ def test_out_of_descriptors_pauses_then_serves(make_mmp):
     """With its open files used up, the mmp rests its listener (no busy
     loop on accept), says so once per pause, and serves again once
     sessions end."""
-    from mmp import MMP_BIN
     from suite import Daemon, wait_port
     m = make_mmp(start=False)
     m.daemon = Daemon(["prlimit", "--nofile=48:48", MMP_BIN, "-c", m.conf_path,

@@ -32,6 +32,12 @@ def wait_port(host, port, timeout=10.0, proc=None):
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
+def sanitized(binary):
+    """Whether binary was built with ASan (make asan)."""
+    with open(binary, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 class Daemon:
     """A child process with its stderr in a log file; stop() is idempotent."""
 
