@@ -137,25 +137,18 @@ imap_literal_begin(struct mmp_session *s, unsigned long long n, bool sync)
 	return true;
 }
 
-/* One line: into the command; true when the command is complete. */
+/* One line, read in place at the command's end; true when the command
+ * is complete.  Room for the CRLF before a literal is checked when one
+ * is announced: a final line may fill the command up to the cap. */
 static bool
 imap_take_line(struct mmp_session *s, size_t len, bool *stop)
 {
-	size_t cap = (size_t)s->srv->cfg->max_line;
+	const char *line = s->cmd + s->cmdlen;
 	unsigned long long n;
 	bool sync;
 
-	/* Room for the CRLF before a literal is checked when one is
-	 * announced: a final line may fill the command up to the cap. */
-	if (s->cmdlen + len > cap) {
-		imap_command_reset(s);
-		*s->tag = '\0';
-		*stop = !imap_error(s, "[TOOBIG] Command too long");
-		return false;
-	}
-	memcpy(s->cmd + s->cmdlen, s->linebuf, len);
 	s->cmdlen += len;
-	if (imap_line_literal(s->linebuf, len, &n, &sync)) {
+	if (imap_line_literal(line, len, &n, &sync)) {
 		*stop = !imap_literal_begin(s, n, sync);
 		return false;
 	}
@@ -173,8 +166,9 @@ mmp_imap_read_command(struct mmp_session *s)
 	while (!stop && s->state == MMP_PREAUTH) {
 		if (s->literal_left > 0 && !imap_take_literal(s))
 			return false;
-		switch (net_readline(&s->line, in, s->linebuf,
-		    (size_t)s->srv->cfg->max_line, &len)) {
+		/* The rest of the command's room is the line's cap. */
+		switch (net_readline(&s->line, in, s->cmd + s->cmdlen,
+		    (size_t)s->srv->cfg->max_line - s->cmdlen, &len)) {
 		case NET_LINE_MORE:
 			return false;
 		case NET_LINE_TOOLONG:

@@ -198,9 +198,9 @@ struct mmp_session {
 	int peer_port;
 	struct sockaddr_storage peer_sa;
 	struct net_line line;
-	char *linebuf;
-	bool reading;                       /* inside mmp_session_read() */
-	/* IMAP: one command being assembled (lines and literals) */
+	char *linebuf;                      /* POP3, before login */
+	bool reading;                       /* inside mmp_session_resume() */
+	/* IMAP, before login: one command being read (lines, literals) */
 	char *cmd;
 	size_t cmdlen, literal_left;
 	char tag[64];

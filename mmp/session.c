@@ -84,16 +84,19 @@ session_set_timeout(struct mmp_session *s, int seconds)
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 }
 
-/* The client's line buffer, and IMAP's command buffer (one line plus
- * literals, within the same cap). */
+/* Before login, IMAP reads whole commands (lines and literals) into
+ * s->cmd, POP3 lines into s->linebuf, within mmp.maxlinelength.  Made at
+ * the first input, so that a connection that never speaks costs little;
+ * freed when relaying starts. */
 static void
-session_alloc_buffers(struct mmp_session *s)
+session_alloc_buffer(struct mmp_session *s)
 {
 	size_t cap = (size_t)s->srv->cfg->max_line;
 
-	s->linebuf = xmalloc(cap + 1);
-	if (s->proto == MMP_IMAP)
+	if (s->proto == MMP_IMAP && s->cmd == NULL)
 		s->cmd = xmalloc(cap + 3);
+	else if (s->proto == MMP_POP && s->linebuf == NULL)
+		s->linebuf = xmalloc(cap + 1);
 }
 
 static void
@@ -121,7 +124,6 @@ session_begin(struct mmp_server *srv, const struct mmp_accept *acc,
 	memcpy(s->peer, p->addr, sizeof(s->peer));
 	s->peer_port = p->port;
 	s->peer_sa = p->sa;
-	session_alloc_buffers(s);
 	s->bev = acc->tls ? tls_server_accept(srv->tls, srv->base, p->fd) :
 	    bufferevent_socket_new(srv->base, p->fd, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(s->bev, session_read, session_write, session_event, s);
@@ -267,6 +269,7 @@ session_output_full(const struct mmp_session *s)
 static void
 session_read_lines(struct mmp_session *s)
 {
+	session_alloc_buffer(s);
 	while (s->state == MMP_PREAUTH && !s->starttls && !session_output_full(s)) {
 		if (s->proto == MMP_IMAP) {
 			if (!mmp_imap_read_command(s))
