@@ -52,9 +52,9 @@ static bool
 mmp_rules(struct mmp_server *srv, const struct mmp_config *cfg,
     const char **bad)
 {
-	srv->allow = mmp_cidr_list(cfg->allow, &srv->nallow, bad);
-	srv->deny = mmp_cidr_list(cfg->deny, &srv->ndeny, bad);
-	srv->proxy_from = mmp_cidr_list(cfg->proxy_from, &srv->nproxy_from, bad);
+	srv->allow = cidr_list(cfg->allow, &srv->nallow, bad);
+	srv->deny = cidr_list(cfg->deny, &srv->ndeny, bad);
+	srv->proxy_from = cidr_list(cfg->proxy_from, &srv->nproxy_from, bad);
 	return srv->allow != NULL && srv->deny != NULL && srv->proxy_from != NULL;
 }
 

@@ -15,7 +15,6 @@
  *   backend.c      the connection to the store and the proxy login there
  *   relay.c        bytes both ways with bounded buffers
  *   penalty.c      the delay before "wrong password", per client address
- *   access.c       allow/deny rules by address
  *   config.c       the mmp.* keys of msg.conf
  *   main.c         start-up, signals, metrics
  */
@@ -27,6 +26,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "cidr.h"
 #include "conf.h"
 #include "local.h"
 #include "net.h"
@@ -91,18 +91,6 @@ void mmp_config_backend(const struct mmp_config *cfg, enum mmp_proto proto,
 
 /* ---- access rules and per-address state ---- */
 
-struct mmp_cidr {
-	struct sockaddr_storage net;
-	int bits;
-};
-/* Parse "addr" or "addr/bits"; false when malformed. */
-bool mmp_cidr_parse(const char *text, struct mmp_cidr *out);
-bool mmp_cidr_match(const struct mmp_cidr *c, const struct sockaddr *sa);
-/* A list of rules from words; NULL and *bad (the word) when one is bad. */
-struct mmp_cidr *mmp_cidr_list(char **words, int *n, const char **bad);
-bool mmp_cidr_list_match(const struct mmp_cidr *list, int n,
-    const struct sockaddr *sa);
-
 struct mmp_penalty;
 struct mmp_penalty *mmp_penalty_new(int max_delay, int window);
 void mmp_penalty_free(struct mmp_penalty **p);
@@ -135,7 +123,7 @@ struct mmp_server {
 	struct dns *dns;
 	struct mmp_penalty *penalty;
 	struct authcache *authcache;
-	struct mmp_cidr *allow, *deny, *proxy_from;
+	struct cidr *allow, *deny, *proxy_from;
 	int nallow, ndeny, nproxy_from;
 	struct evconnlistener **listeners;
 	int nlisteners;

@@ -162,8 +162,8 @@ mmp_session_admit(struct mmp_server *srv, const struct mmp_accept *acc,
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&p->sa;
 
-	if (mmp_cidr_list_match(srv->deny, srv->ndeny, sa) ||
-	    (srv->nallow > 0 && !mmp_cidr_list_match(srv->allow, srv->nallow, sa))) {
+	if (cidr_list_match(srv->deny, srv->ndeny, sa) ||
+	    (srv->nallow > 0 && !cidr_list_match(srv->allow, srv->nallow, sa))) {
 		log_info("%s peer=%s refused: access rules",
 		    mmp_proto_name(acc->proto), p->addr);
 		srv->stats.refused++;
@@ -195,7 +195,7 @@ mmp_on_accept(void *arg, int fd, const struct sockaddr *sa, socklen_t salen)
 	}
 	memcpy(&p.sa, sa, salen < sizeof(p.sa) ? salen : sizeof(p.sa));
 	mmp_peer_describe(&p);
-	if (mmp_cidr_list_match(srv->proxy_from, srv->nproxy_from, sa)) {
+	if (cidr_list_match(srv->proxy_from, srv->nproxy_from, sa)) {
 		mmp_proxy_header_wait(srv, acc, &p);
 		return;
 	}

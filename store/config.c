@@ -58,6 +58,7 @@ static const struct conf_key store_keys[] = {
 	{ "store.defaultmailboxquota", CONF_INT, "-1", "bytes, -1 unlimited" },
 	{ "store.defaultmessagequota", CONF_INT, "-1", "messages, -1 unlimited" },
 	{ "store.admins", CONF_LIST, "", "logins allowed to act for any user (proxies)" },
+	{ "store.trustedproxies", CONF_LIST, "", "proxies (the mmps) exempt from maxsessionsperclient" },
 	{ "store.admincachettl", CONF_DURATION, "pt5m", "an admin's good password remembered (0: never)" },
 	{ "store.guaranteedsenders", CONF_LIST, "", "senders whose mail ignores quota" },
 	{ "store.fsyncthreads", CONF_INT, "8", "parallel fsyncs in group commit" },
@@ -194,6 +195,30 @@ config_fill(struct store_config *cfg)
 }
 
 static int
+config_fill_proxies(struct store_config *cfg, char **errs)
+{
+	char **words = conf_list(cfg->conf, "store.trustedproxies", NULL);
+	const char *bad = NULL;
+	char *e;
+
+	cfg->trusted_proxies = cidr_list(words, &cfg->ntrusted_proxies, &bad);
+	if (cfg->trusted_proxies == NULL) {
+		e = xasprintf("%sstore.trustedproxies: \"%s\" is not an address "
+		    "or network\n", *errs ? *errs : "", bad);
+		free(*errs);
+		*errs = e;
+	}
+	conf_list_free(words);
+	return cfg->trusted_proxies == NULL;
+}
+
+bool
+config_trusted_proxy(const struct store_config *cfg, const struct sockaddr *sa)
+{
+	return cidr_list_match(cfg->trusted_proxies, cfg->ntrusted_proxies, sa);
+}
+
+static int
 config_check_partitions(struct store_config *cfg, char **errs)
 {
 	const char *def = conf_str(cfg->conf, "store.defaultpartition");
@@ -228,6 +253,7 @@ config_load(const char *path, char **errs)
 		config_fill(cfg);
 		nerr += config_fill_limits(cfg, errs);
 		nerr += config_check_partitions(cfg, errs);
+		nerr += config_fill_proxies(cfg, errs);
 	}
 	if (nerr > 0)
 		config_free(&cfg);
@@ -250,6 +276,7 @@ config_free(struct store_config **cfgp)
 	conf_list_free(cfg->pop_tls_listen);
 	conf_list_free(cfg->guaranteed_senders);
 	conf_list_free(cfg->admins);
+	free(cfg->trusted_proxies);
 	local_config_clear(&cfg->local);
 	for (int i = 0; i < cfg->npartitions; i++) {
 		free(cfg->partitions[i].name);

@@ -602,7 +602,8 @@ imap_on_accept(void *arg, int fd, const struct sockaddr *sa, bool tls)
 	countmap_add(&srv->peer_counts, s->peer, 1);
 	imap_setup_bev(s);
 	if (srv->svc.nsessions > cfg->imap_max_sessions || srv->svc.draining ||
-	    countmap_get(&srv->peer_counts, s->peer) > cfg->imap_max_per_client) {
+	    (countmap_get(&srv->peer_counts, s->peer) > cfg->imap_max_per_client &&
+	    !config_trusted_proxy(cfg, sa))) {
 		imap_reply(s, "* BYE Too many connections, try again later");
 		log_warn("imap peer=%s refused: too many sessions", s->peer);
 		imap_close(s);

@@ -302,7 +302,8 @@ pop3_on_accept(void *arg, int fd, const struct sockaddr *sa, bool tls)
 	countmap_add(&srv->peer_counts, s->peer, 1);
 	pop3_setup_bev(s);
 	if (srv->svc.nsessions > cfg->pop_max_sessions || srv->svc.draining ||
-	    countmap_get(&srv->peer_counts, s->peer) > cfg->pop_max_per_client) {
+	    (countmap_get(&srv->peer_counts, s->peer) > cfg->pop_max_per_client &&
+	    !config_trusted_proxy(cfg, sa))) {
 		pop3_reply(s, "-ERR [SYS/TEMP] Too many connections, try again "
 		    "later");
 		log_warn("pop peer=%s refused: too many sessions", s->peer);

@@ -16,6 +16,7 @@
 
 #include <lmdb.h>
 
+#include "cidr.h"
 #include "local.h"
 #include "sasl.h"
 
@@ -77,11 +78,17 @@ struct store_config {
 	int pop_plaintext_min;      /* cipher bits passwords need; 0: no TLS */
 	int pop_preauth_timeout, pop_idle_timeout;
 	char **admins;              /* store.admins: may log in for others */
+	struct cidr *trusted_proxies;   /* store.trustedproxies */
+	int ntrusted_proxies;
 	int admin_cache_ttl;        /* store.admincachettl, seconds */
 	const char *admin_listen;   /* "" when off */
 };
 
 /* Load and validate; on failure returns NULL and the errors in *errs. */
+/* Whether sa is one of store.trustedproxies (the mmps): their sessions
+ * are not counted per client address, since every user comes from them. */
+bool config_trusted_proxy(const struct store_config *cfg,
+    const struct sockaddr *sa);
 struct store_config *config_load(const char *path, char **errs);
 void config_free(struct store_config **cfg);
 const struct partition *config_partition(const struct store_config *cfg,

@@ -168,3 +168,28 @@ def test_store_refusing_the_proxy_is_temporary_and_logged(make_mmp):
         c.login("alice@example.com", "alice-secret")
     assert "[UNAVAILABLE]" in str(exc.value)
     assert "refused the proxy login of mmp@example.com" in m.log()
+
+
+def test_stores_trust_their_mmps_for_the_per_client_limit(make_store, make_mmp):
+    """Every user reaches a store from the mmp's address: a store counts
+    those sessions per client only when the mmp is not one of its
+    store.trustedproxies."""
+    from conftest import mmp_store_conf, with_endpoints
+    for trusted, expect in ((None, 2), ("127.0.0.0/8", 3)):
+        conf = mmp_store_conf("127.0.0.4")
+        conf.update({"service.imap.maxsessionsperclient": "2",
+                     "store.trustedproxies": trusted})
+        st = with_endpoints(make_store(name="store1", host="127.0.0.4", conf=conf))
+        m = make_mmp(backends={"store1.example.com": st})
+        held = []
+        for _ in range(3):
+            c = imaplib.IMAP4(*m.imap)
+            try:
+                c.login("alice@example.com", "alice-secret")
+                held.append(c)
+            except imaplib.IMAP4.error:
+                pass
+        assert len(held) == expect
+        for c in held:
+            c.logout()
+        st.stop()

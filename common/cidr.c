@@ -1,17 +1,13 @@
-/*
- * access: client networks as "address" or "address/bits" (IPv4 or IPv6),
- * for mmp.allow, mmp.deny and mmp.proxyprotocolfrom.  An IPv4 client
- * that reaches an IPv6 socket as ::ffff:a.b.c.d is matched as a.b.c.d.
- */
+/* cidr: networks as "address" or "address/bits" (see cidr.h). */
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mmp.h"
+#include "cidr.h"
 #include "xmalloc.h"
 
 bool
-mmp_cidr_parse(const char *text, struct mmp_cidr *out)
+cidr_parse(const char *text, struct cidr *out)
 {
 	char addr[INET6_ADDRSTRLEN];
 	const char *slash = strchr(text, '/');
@@ -60,7 +56,7 @@ prefix_equal(const unsigned char *a, const unsigned char *b, int n)
 }
 
 bool
-mmp_cidr_match(const struct mmp_cidr *c, const struct sockaddr *sa)
+cidr_match(const struct cidr *c, const struct sockaddr *sa)
 {
 	const unsigned char *addr;
 	int family = sa->sa_family;
@@ -85,16 +81,16 @@ mmp_cidr_match(const struct mmp_cidr *c, const struct sockaddr *sa)
 	return prefix_equal(addr, net, c->bits);
 }
 
-struct mmp_cidr *
-mmp_cidr_list(char **words, int *n, const char **bad)
+struct cidr *
+cidr_list(char **words, int *n, const char **bad)
 {
 	int count = 0;
 
 	for (char **w = words; w != NULL && *w != NULL; w++)
 		count++;
-	struct mmp_cidr *list = xcalloc((size_t)count + 1, sizeof(*list));
+	struct cidr *list = xcalloc((size_t)count + 1, sizeof(*list));
 	for (int i = 0; i < count; i++) {
-		if (!mmp_cidr_parse(words[i], &list[i])) {
+		if (!cidr_parse(words[i], &list[i])) {
 			*bad = words[i];
 			free(list);
 			return NULL;
@@ -105,11 +101,11 @@ mmp_cidr_list(char **words, int *n, const char **bad)
 }
 
 bool
-mmp_cidr_list_match(const struct mmp_cidr *list, int n,
+cidr_list_match(const struct cidr *list, int n,
     const struct sockaddr *sa)
 {
 	for (int i = 0; i < n; i++)
-		if (mmp_cidr_match(&list[i], sa))
+		if (cidr_match(&list[i], sa))
 			return true;
 	return false;
 }
