@@ -109,8 +109,10 @@ index_channel(struct jc_index *ix, const char *name)
 		c->prog = NULL;
 	}
 	c->pool = index_pool(ix, c->ch ? c->ch->kw.pool : NULL);
-	/* The seed's default for maxjobs is one job per channel. */
-	c->maxjobs = c->ch && c->ch->kw.maxjobs > 0 ? c->ch->kw.maxjobs : 1;
+	/* The seed's default for maxjobs is 100; the pool's JOB_LIMIT
+	 * usually binds first. */
+	c->maxjobs = c->ch && c->ch->kw.maxjobs > 0 ? c->ch->kw.maxjobs :
+	    JC_MAXJOBS_DEFAULT;
 	c->next = ix->channels;
 	ix->channels = c;
 	return c;

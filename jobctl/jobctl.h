@@ -182,6 +182,7 @@ struct jobctl {
 /* A job with nothing in hand waits this long for more before its input
  * is closed: starting a job (exec, configuration, a new connection) costs
  * far more than delivering a message, and mail comes in bursts. */
+#define JC_MAXJOBS_DEFAULT 100   /* the seed's, for a channel without maxjobs */
 #define JOB_IDLE_SECS 5
 
 /* Start a job for chan; NULL (logged) when it cannot run. */

@@ -4,7 +4,7 @@
  * An entry is due when its retry time has come (and, for a channel with
  * `after`, that long after it was queued) and no job holds it.  Due
  * entries go to an idle job of the channel first, then to a new job
- * while the channel is under its maxjobs (imta.cnf; 1 when unset) and
+ * while the channel is under its maxjobs (imta.cnf; 100 when unset) and
  * its pool under JOB_LIMIT (job_controller.cnf): the smaller limit wins;
  * past that to the running job with the least in hand (each holds at
  * most JOB_OUTSTANDING at a time).  Jobs work one entry at a time, so
