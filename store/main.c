@@ -4,6 +4,7 @@
  *
  *   store -c msg.conf [-f] [-t]
  *   store -c msg.conf reconstruct [USER...]
+ *   store -c msg.conf copy-user [options] USER HOST:PORT   (copy_user.c)
  *
  * Start-up order (STYLE.md): configuration, partitions and index, listeners
  * (privileged), detach, drop privileges, then the commit thread and the
@@ -24,6 +25,7 @@
 #include "db.h"
 #include "admin.h"
 #include "conf.h"
+#include "copy_user.h"
 #include "dir.h"
 #include "local.h"
 #include "log.h"
@@ -57,7 +59,10 @@ store_usage(void)
 {
 	fprintf(stderr,
 	    "usage: store -c msg.conf [-f] [-t]\n"
-	    "       store -c msg.conf reconstruct [USER...]\n");
+	    "       store -c msg.conf reconstruct [USER...]\n"
+	    "       store -c msg.conf copy-user --login ADMIN --password-file "
+	    "FILE\n"
+	    "           [--starttls [--cafile FILE]] [--append] USER HOST:PORT\n");
 	exit(2);
 }
 
@@ -235,7 +240,8 @@ main(int argc, char **argv)
 	bool foreground = false, test_only = false;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "c:ft")) != -1) {
+	/* "+": stop at the command, whose own options come after it. */
+	while ((ch = getopt(argc, argv, "+c:ft")) != -1) {
 		switch (ch) {
 		case 'c': store.conf_path = optarg; break;
 		case 'f': foreground = true; break;
@@ -259,6 +265,8 @@ main(int argc, char **argv)
 	}
 	if (command && strcmp(argv[0], "reconstruct") == 0)
 		return reconstruct_main(store.cfg, argc - 1, argv + 1);
+	if (command && strcmp(argv[0], "copy-user") == 0)
+		return copy_user_main(store.cfg, argc, argv);
 	if (command)
 		store_usage();
 	store_serve(foreground);

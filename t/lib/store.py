@@ -6,6 +6,8 @@
     st.user_dir("alice@example.com")  # where the user's mailboxes are
     st.inbox_files("alice@example.com")
     st.reconstruct("alice@example.com")
+    st.copy_user("bob@example.com", "127.0.0.2:1143", "mmp@example.com",
+                 password_file)   # copy-user to another store over IMAP
     st.stop(); st.kill9(); st.restart()
 
 Extra msg.conf keys go in conf={...}; they override the defaults below.
@@ -112,6 +114,15 @@ class Store:
     def reconstruct(self, *users):
         return subprocess.run([STORE_BIN, "-c", self.conf_path, "reconstruct", *users],
                               capture_output=True, text=True)
+
+    def copy_user(self, user, hostport, login, password_file, *options,
+                  timeout=120):
+        """store copy-user USER HOST:PORT with the administrator login;
+        options are extra flags ("--append", "--starttls", "--cafile", F)."""
+        return subprocess.run([STORE_BIN, "-c", self.conf_path, "copy-user",
+                               "--login", login, "--password-file",
+                               str(password_file), *options, user, hostport],
+                              capture_output=True, text=True, timeout=timeout)
 
     def user_dir(self, user, partition=None):
         h = fnv1a(user)
