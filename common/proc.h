@@ -20,4 +20,8 @@ bool proc_drop_privileges(const char *user, const char *const *paths,
 /* Ignore SIGPIPE: write errors are handled where they happen. */
 void proc_ignore_sigpipe(void);
 
+/* Milliseconds on the monotonic clock, for deadlines that a change of
+ * the wall clock must not move. */
+long long proc_monotonic_ms(void);
+
 #endif

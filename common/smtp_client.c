@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "net.h"
+#include "proc.h"
 #include "tls_blocking.h"
 #include "xmalloc.h"
 
@@ -173,22 +174,13 @@ smtp_client_quote(const char *s, char *out, size_t outlen)
 	out[n] = '\0';
 }
 
-static long long
-smtp_client_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 /* Wait for events on the socket until deadline: 1 ready, 0 timeout,
  * -1 error (errno). */
 static int
 smtp_client_wait(struct smtp_client *c, short events, long long deadline)
 {
 	for (;;) {
-		long long left = deadline - smtp_client_now_ms();
+		long long left = deadline - proc_monotonic_ms();
 		if (left <= 0)
 			return 0;
 		struct pollfd p = { .fd = c->fd, .events = events };
@@ -242,7 +234,7 @@ smtp_client_try(struct smtp_client *c, const struct addrinfo *ai)
 	if (errno != EINPROGRESS)
 		e = errno;
 	else if ((e = smtp_client_wait(c, POLLOUT,
-	    smtp_client_now_ms() + c->timeout_ms)) == 1)
+	    proc_monotonic_ms() + c->timeout_ms)) == 1)
 		e = getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &elen) < 0 ?
 		    errno : e;
 	else
@@ -441,7 +433,7 @@ smtp_client_text_add(struct smtp_reply *r, size_t *len, const char *text)
 static bool
 smtp_client_reply(struct smtp_client *c, struct smtp_reply *r, bool hello)
 {
-	long long deadline = smtp_client_now_ms() + c->timeout_ms;
+	long long deadline = proc_monotonic_ms() + c->timeout_ms;
 	size_t len = 0;
 	char *line = NULL, quoted[80];
 	const char *text;
@@ -524,7 +516,7 @@ smtp_client_write(struct smtp_client *c, const char *buf, size_t len)
 		case TLS_BLOCKING_READ:
 		case TLS_BLOCKING_WRITE:
 			w = smtp_client_wait(c, want == TLS_BLOCKING_READ ?
-			    POLLIN : POLLOUT, smtp_client_now_ms() + c->timeout_ms);
+			    POLLIN : POLLOUT, proc_monotonic_ms() + c->timeout_ms);
 			if (w <= 0)
 				return smtp_client_timeout(c, w, "sending");
 			break;
@@ -590,7 +582,7 @@ bool
 smtp_client_starttls(struct smtp_client *c, struct tls_blocking_ctx *ctx,
     const char *name)
 {
-	long long deadline = smtp_client_now_ms() + c->timeout_ms;
+	long long deadline = proc_monotonic_ms() + c->timeout_ms;
 	enum tls_blocking_want want;
 	int w;
 

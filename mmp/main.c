@@ -38,7 +38,7 @@ static struct {
 	struct mmp_server srv;
 	struct admin *admin;
 	struct event *drain_timer;
-	time_t drain_started;
+	long long drain_started;            /* proc_monotonic_ms() */
 } mmp;
 
 static void
@@ -129,7 +129,7 @@ mmp_on_drain_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	if (mmp.srv.nsessions == 0 ||
-	    time(NULL) - mmp.drain_started >= MMP_DRAIN_SECS)
+	    proc_monotonic_ms() - mmp.drain_started >= MMP_DRAIN_SECS * 1000)
 		event_base_loopexit(mmp.srv.base, NULL);
 }
 
@@ -143,7 +143,7 @@ mmp_on_stop(evutil_socket_t sig, short what, void *arg)
 	if (mmp.drain_timer != NULL)
 		return;
 	log_info("signal=%d draining sessions=%d", (int)sig, mmp.srv.nsessions);
-	mmp.drain_started = time(NULL);
+	mmp.drain_started = proc_monotonic_ms();
 	mmp_drain(&mmp.srv);
 	mmp.drain_timer = event_new(mmp.srv.base, -1, EV_PERSIST,
 	    mmp_on_drain_tick, NULL);

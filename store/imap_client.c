@@ -16,6 +16,7 @@
 
 #include "base64.h"
 #include "net.h"
+#include "proc.h"
 #include "tls_blocking.h"
 #include "xmalloc.h"
 
@@ -41,21 +42,12 @@ imc_fail(struct imap_client *c, const char *fmt, ...)
 	return false;
 }
 
-static long long
-imc_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 /* Wait for events until deadline; a timeout or poll error fails c. */
 static bool
 imc_wait(struct imap_client *c, short events, long long deadline, const char *doing)
 {
 	for (;;) {
-		long long left = deadline - imc_now_ms();
+		long long left = deadline - proc_monotonic_ms();
 		if (left <= 0)
 			return imc_fail(c, "timeout after %ds %s", IMC_TIMEOUT_MS / 1000,
 			    doing);
@@ -159,7 +151,7 @@ imc_fill(struct imap_client *c, long long deadline)
 static bool
 imc_write(struct imap_client *c, const char *buf, size_t len)
 {
-	long long deadline = imc_now_ms() + IMC_TIMEOUT_MS;
+	long long deadline = proc_monotonic_ms() + IMC_TIMEOUT_MS;
 	size_t n = 0;
 
 	while (len > 0) {
@@ -242,7 +234,7 @@ imc_literal_size(const char *line, size_t len, size_t *n)
 static bool
 imc_response(struct imap_client *c)
 {
-	long long deadline = imc_now_ms() + IMC_TIMEOUT_MS;
+	long long deadline = proc_monotonic_ms() + IMC_TIMEOUT_MS;
 	size_t start, n;
 
 	c->resplen = 0;
@@ -363,7 +355,7 @@ imc_reply_text(struct imap_client *c, enum imc_status st)
 bool
 imc_starttls(struct imap_client *c, struct tls_blocking_ctx *ctx, const char *host)
 {
-	long long deadline = imc_now_ms() + IMC_TIMEOUT_MS;
+	long long deadline = proc_monotonic_ms() + IMC_TIMEOUT_MS;
 	enum imc_status st = imc_command(c, NULL, NULL, "STARTTLS");
 	enum tls_blocking_want want;
 
