@@ -2,6 +2,7 @@
 loopback ports, waiting for a listener, and running a daemon as a child
 that is always killed at the end of the test."""
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -11,11 +12,36 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.environ.get("SUITE_BUILD", os.path.join(ROOT, "build"))
 
 
+_handed_out = set()
+
+
+def _ephemeral_low():
+    """The first port the kernel gives outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host="127.0.0.1"):
-    """A TCP port that is free on host right now."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A TCP port that is free on host right now, below the kernel's
+    ephemeral range (an outgoing connection of some daemon could otherwise
+    take it before the daemon meant to listen on it binds it), and never
+    handed out before by this process."""
+    low, high = 10000, _ephemeral_low() - 1
+    for _ in range(10000):
+        port = random.randint(low, high)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port on {host} in {low}..{high}")
 
 
 def wait_port(host, port, timeout=10.0, proc=None):
