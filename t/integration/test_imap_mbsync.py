@@ -2,12 +2,12 @@
 mailboxes to a local Maildir and back, over STARTTLS, with UIDPLUS and
 flag changes in both directions."""
 import os
-import subprocess
 
 import pytest
 
 from certs import make_certs
 from conftest import deliver
+from mbsync import maildir_files, mbsync, mbsync_setup
 from suite import free_port
 
 
@@ -19,52 +19,11 @@ def synced(make_store, tmp_path):
     st = make_store(conf={"service.imap.listen": f"127.0.0.2:{port}",
                           "local.tls.certfile": certs["cert"],
                           "local.tls.keyfile": certs["key"]})
-    maildir = tmp_path / "mail"
-    maildir.mkdir()
-    rc = tmp_path / "mbsyncrc"
-    rc.write_text(f"""IMAPAccount store
-Host 127.0.0.2
-Port {port}
-User alice@example.com
-Pass alice-secret
-SSLType STARTTLS
-CertificateFile {certs["ca"]}
-AuthMechs LOGIN
-
-IMAPStore remote
-Account store
-
-MaildirStore local
-Path {maildir}/
-Inbox {maildir}/INBOX
-SubFolders Verbatim
-
-Channel all
-Far :remote:
-Near :local:
-Patterns *
-Create Both
-Expunge Both
-SyncState *
-""")
-    st.mbsync_rc = str(rc)
+    sync = mbsync_setup(tmp_path, "127.0.0.2", port, "alice@example.com",
+                        "alice-secret", certs["ca"])
+    st.mbsync_rc, st.maildir = sync.mbsync_rc, sync.maildir
     st.ca = certs["ca"]
-    st.maildir = str(maildir)
     return st
-
-
-def mbsync(st):
-    out = subprocess.run(["mbsync", "-c", st.mbsync_rc, "-a"], capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 0, out.stdout + out.stderr
-    return out
-
-
-def maildir_files(st, box):
-    cur = os.path.join(st.maildir, box, "cur")
-    new = os.path.join(st.maildir, box, "new")
-    return sorted(os.listdir(cur) if os.path.isdir(cur) else []) + \
-        sorted(os.listdir(new) if os.path.isdir(new) else [])
 
 
 def test_round_trip(synced):

@@ -25,6 +25,7 @@ import pytest
 
 from certs import make_certs
 from conftest import deliver, mmp_store_conf, with_endpoints
+from mbsync import maildir_files, mbsync, mbsync_setup
 from slapd import Slapd
 from suite import free_port
 
@@ -373,57 +374,25 @@ def test_fetchmail_pop3_and_imap_through_the_mmp(tls_mmp, mmp_certs, stores, tmp
 
 
 def test_mbsync_round_trip_through_the_mmp(tls_mmp, mmp_certs, stores, tmp_path):
-    from test_imap_mbsync import maildir_files, mbsync
-
     st1 = stores[0]
-    maildir = tmp_path / "mail"
-    maildir.mkdir()
-    rc = tmp_path / "mbsyncrc"
-    rc.write_text(f"""IMAPAccount mmp
-Host 127.0.0.1
-Port {tls_mmp.imap[1]}
-User {ALICE}
-Pass alice-secret
-SSLType STARTTLS
-CertificateFile {mmp_certs["ca"]}
-AuthMechs LOGIN
-
-IMAPStore remote
-Account mmp
-
-MaildirStore local
-Path {maildir}/
-Inbox {maildir}/INBOX
-SubFolders Verbatim
-
-Channel all
-Far :remote:
-Near :local:
-Patterns *
-Create Both
-Expunge Both
-SyncState *
-""")
-
-    sync = types.SimpleNamespace(mbsync_rc=str(rc), maildir=str(maildir))
+    sync = mbsync_setup(tmp_path, "127.0.0.1", tls_mmp.imap[1], ALICE,
+                        "alice-secret", mmp_certs["ca"])
 
     deliver(st1, ALICE, ["one", "two"])
     mbsync(sync)
     assert len(maildir_files(sync, "INBOX")) == 3
-    assert os.path.isdir(os.path.join(maildir, "Sent"))
+    assert os.path.isdir(os.path.join(sync.maildir, "Sent"))
     # Local changes: one seen and flagged, a draft to upload (APPENDUID).
-    box = os.path.join(maildir, "INBOX")
+    box = os.path.join(sync.maildir, "INBOX")
     sub = "cur" if os.listdir(os.path.join(box, "cur")) else "new"
     first = sorted(os.listdir(os.path.join(box, sub)))[0]
     os.rename(os.path.join(box, sub, first),
               os.path.join(box, "cur", first.split(":2,")[0] + ":2,FS"))
-    drafts_new = os.path.join(maildir, "Drafts", "new")
+    drafts_new = os.path.join(sync.maildir, "Drafts", "new")
     os.makedirs(drafts_new, exist_ok=True)
     with open(os.path.join(drafts_new, "1.local.draft"), "wb") as f:
         f.write(b"Subject: local draft\r\nFrom: alice@example.com\r\n\r\ndraft\r\n")
-    out = subprocess.run(["mbsync", "-D", "-c", str(rc), "-a"],
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stdout + out.stderr
+    out = mbsync(sync, "-D")
     assert "APPENDUID" in out.stdout + out.stderr      # UIDPLUS, relayed
     # Through the mmp: the flags and the draft arrived.
     m = imaplib.IMAP4(*tls_mmp.imap)

@@ -49,3 +49,15 @@ class Smtp(SocketLines):
         self.send(data + b".\r\n")
         out.append(self.reply())
         return out
+
+
+def send_accepted(addr, sender, rcpts, body):
+    """One message on a session of its own, which must be accepted (the
+    last reply 250); the queue id the 250 names (its last word)."""
+    c = Smtp(addr)
+    c.ehlo()
+    replies = c.transaction(sender, rcpts, body)
+    assert replies[-1][0] == 250, replies
+    c.cmd("QUIT")
+    c.sock.close()
+    return replies[-1][1][0].split()[-1]
