@@ -318,3 +318,16 @@ net_vline(struct evbuffer *out, const char *fmt, va_list ap)
 	evbuffer_add_vprintf(out, fmt, ap);
 	evbuffer_add(out, "\r\n", 2);
 }
+
+const char *
+net_printable(const char *s, char *out, size_t outlen, size_t max)
+{
+	size_t n = 0;
+
+	for (; *s != '\0' && n + 4 < outlen && n < max; s++)
+		out[n++] = isprint((unsigned char)*s) ? *s : '?';
+	if (*s != '\0')
+		out[n++] = '.', out[n++] = '.', out[n++] = '.';
+	out[n] = '\0';
+	return out;
+}

@@ -62,6 +62,11 @@ struct net_line {
 void net_vline(struct evbuffer *out, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/* A peer's text made fit for a log line or an error message: unprintable
+ * bytes as '?', cut after max bytes with "...".  Returns out. */
+const char *net_printable(const char *s, char *out, size_t outlen,
+    size_t max);
+
 /* Take one line out of in.  buf has room for cap bytes plus a NUL. */
 enum net_line_status net_readline(struct net_line *st, struct evbuffer *in,
     char *buf, size_t cap, size_t *len);

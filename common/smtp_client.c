@@ -161,19 +161,6 @@ smtp_client_timeout(struct smtp_client *c, int w, const char *doing)
 	return smtp_client_fail(c, "timeout after %s %s", after, doing);
 }
 
-/* A peer's bytes made fit for an error message: printable, cut short. */
-static void
-smtp_client_quote(const char *s, char *out, size_t outlen)
-{
-	size_t n = 0;
-
-	for (; *s != '\0' && n + 4 < outlen && n < 60; s++)
-		out[n++] = isprint((unsigned char)*s) ? *s : '?';
-	if (*s != '\0')
-		out[n++] = '.', out[n++] = '.', out[n++] = '.';
-	out[n] = '\0';
-}
-
 /* Wait for events on the socket until deadline: 1 ready, 0 timeout,
  * -1 error (errno). */
 static int
@@ -451,7 +438,7 @@ smtp_client_reply(struct smtp_client *c, struct smtp_reply *r, bool hello)
 			return false;
 		if (!smtp_reply_parse_line(line, &code, &last, &text) ||
 		    (r->nlines > 0 && code != r->code)) {
-			smtp_client_quote(line, quoted, sizeof(quoted));
+			net_printable(line, quoted, sizeof(quoted), 60);
 			return smtp_client_fail(c, "malformed reply \"%s\"", quoted);
 		}
 		if (++r->nlines > SMTP_CLIENT_REPLY_LINES)

@@ -140,8 +140,6 @@ lmtp_client_free(struct lmtp_client **lcp)
 
 /* ---- reading the entry ---- */
 
-/* Read the head of the file up to its empty line and parse it; false and
- * a log line when that fails. */
 /* Open and parse; the envelope must name our channel. */
 static bool
 lmtp_entry_open(struct lmtp_entry *en)

@@ -255,20 +255,6 @@ imc_response(struct imap_client *c)
 	}
 }
 
-/* A peer's text made fit for our messages: printable, cut short. */
-static const char *
-imc_printable(const char *s, char *out, size_t outlen)
-{
-	size_t n = 0;
-
-	for (; *s != '\0' && n + 4 < outlen && n < 200; s++)
-		out[n++] = isprint((unsigned char)*s) ? *s : '?';
-	if (*s != '\0')
-		out[n++] = '.', out[n++] = '.', out[n++] = '.';
-	out[n] = '\0';
-	return out;
-}
-
 /* Read responses until the tagged one of the command just sent;
  * untagged ones go to cb.  A continuation ends the wait when plus_ok. */
 static enum imc_status
@@ -283,7 +269,7 @@ imc_wait_tagged(struct imap_client *c, imc_untagged_cb *cb, void *arg, bool plus
 		if (c->resp[0] == '+' && plus_ok)
 			return IMC_OK;
 		if (strncmp(c->resp, "* BYE", 5) == 0)
-			imc_printable(c->resp, c->bye, sizeof(c->bye));
+			net_printable(c->resp, c->bye, sizeof(c->bye), 200);
 		if (strncmp(c->resp, "* ", 2) == 0) {
 			if (cb != NULL)
 				cb(arg, c->resp);
@@ -292,7 +278,7 @@ imc_wait_tagged(struct imap_client *c, imc_untagged_cb *cb, void *arg, bool plus
 		if (strncmp(c->resp, tag, (size_t)tl) != 0) {
 			char buf[300];
 			imc_fail(c, "unexpected response: %s",
-			    imc_printable(c->resp, buf, sizeof(buf)));
+			    net_printable(c->resp, buf, sizeof(buf), 200));
 			return IMC_ERR;
 		}
 		c->text = c->resp + tl;
@@ -347,7 +333,8 @@ imc_reply_text(struct imap_client *c, enum imc_status st)
 {
 	static char buf[300];
 
-	return st == IMC_ERR ? c->err : imc_printable(c->text, buf, sizeof(buf));
+	return st == IMC_ERR ? c->err :
+	    net_printable(c->text, buf, sizeof(buf), 200);
 }
 
 /* STARTTLS, then the handshake; bytes that came after the go-ahead in
@@ -410,7 +397,7 @@ imc_greeting(struct imap_client *c)
 		return false;
 	if (strncasecmp(c->resp, "* OK", 4) != 0)
 		return imc_fail(c, "unexpected greeting: %s",
-		    imc_printable(c->resp, buf, sizeof(buf)));
+		    net_printable(c->resp, buf, sizeof(buf), 200));
 	return true;
 }
 
