@@ -193,3 +193,27 @@ def test_stores_trust_their_mmps_for_the_per_client_limit(make_store, make_mmp):
         for c in held:
             c.logout()
         st.stop()
+
+
+def test_mailhost_found_by_dns(make_mmp, stores, tmp_path):
+    """Without mmp.imap.backends the mailHost is resolved (mmp.dns.servers)
+    and reached on mmp.imap.backendport; a name that does not resolve is
+    a temporary failure."""
+    from dnsmasq import Dnsmasq
+    st2 = stores[1]
+    d = Dnsmasq(tmp_path / "dns", hosts={"store2.example.com": "127.0.0.3"})
+    d.start()
+    try:
+        m = make_mmp(backends={}, conf={"mmp.dns.servers": d.servers,
+                                        "mmp.imap.backendport": str(st2.imap[1])})
+        c = imaplib.IMAP4(*m.imap)
+        c.login("bob@example.com", "bob-secret")
+        assert imap_subjects(c) == ["Subject: for bob on store2"]
+        c.logout()
+        c = imaplib.IMAP4(*m.imap)
+        with pytest.raises(imaplib.IMAP4.error) as exc:
+            c.login("alice@example.com", "alice-secret")    # store1: no record
+        assert "[UNAVAILABLE]" in str(exc.value)
+        assert "mailhost=store1.example.com" in m.log()
+    finally:
+        d.stop()
