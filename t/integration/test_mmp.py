@@ -217,3 +217,18 @@ def test_mailhost_found_by_dns(make_mmp, stores, tmp_path):
         assert "mailhost=store1.example.com" in m.log()
     finally:
         d.stop()
+
+
+def test_bad_login_record_is_forgotten_after_the_window(make_mmp):
+    """mmp.badloginwindow without a failure from an address starts it
+    afresh: the next failure waits one second again, not two."""
+    m = make_mmp(conf={"mmp.badloginmaxdelay": "pt5s",
+                       "mmp.badloginwindow": "pt2s"})
+    c = imaplib.IMAP4(*m.imap)
+    with pytest.raises(imaplib.IMAP4.error):
+        c.login("alice@example.com", "wrong")          # waits 1 s
+    time.sleep(2.5)
+    t0 = time.monotonic()
+    with pytest.raises(imaplib.IMAP4.error):
+        c.login("alice@example.com", "wrong")
+    assert 0.9 <= time.monotonic() - t0 < 1.9
